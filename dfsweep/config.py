@@ -1,0 +1,300 @@
+"""YAML -> frozen dataclasses. Unknown keys, wrong types and bad ranges raise `DfsweepError` naming the key."""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Literal, Mapping, Optional, Tuple
+
+import yaml
+
+from .errors import DfsweepError
+
+__all__ = [
+    "Config", "DataConfig", "ModelConfig", "LossConfig", "AugmentConfig", "TrainConfig",
+    "load_config", "config_from_dict", "apply_overrides", "parse_set",
+]
+
+
+def _check(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise DfsweepError(f"{key}: {msg}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train: str = "demo"                  # folder (real/+fake/ or images+labels.csv), or `demo`
+    test: Optional[str] = None           # unlabelled folder of images for predictions
+    image_size: int = 256                # every image is decoded once to image_size x image_size
+    val_fraction: float = 0.12
+    labels_csv: str = "labels.csv"
+    image_column: str = "image"
+    label_column: str = "label"
+    group_column: str = "group"
+    real_values: Tuple[str, ...] = ("real", "0")
+    fake_values: Tuple[str, ...] = ("fake", "1")
+    cache_dir: str = "sweeps/cache"      # decoded-image cache, relative to the working directory
+    on_bad_image: Literal["error", "skip"] = "error"
+    balanced_sampler: bool = True        # WeightedRandomSampler: 50/50 batches
+
+    def __post_init__(self):
+        _check(self.image_size >= 64, "data.image_size", f"must be >= 64, got {self.image_size}")
+        _check(0.0 < self.val_fraction < 1.0, "data.val_fraction", f"must be in (0, 1), got {self.val_fraction}")
+        _check(not set(self.real_values) & set(self.fake_values), "data.real_values",
+               "overlaps data.fake_values")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "deepfakenet"
+    params: Mapping[str, Any] = field(default_factory=dict)  # the factory's keyword arguments
+
+    def __post_init__(self):
+        from .models import MODELS  # registry lookup validates name and params
+        full = MODELS.check_params(self.name, dict(self.params), "model", fixed=("in_chans", "num_classes"))
+        object.__setattr__(self, "params", full)
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {"name": self.name, **self.params}
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    bce_weight: float = 0.6              # w in w*BCE + (1-w)*Focal
+    gamma: float = 2.0                   # focal gamma
+    pos_weight: Optional[float] = None   # BCE pos_weight; None -> n_real / n_fake of the training split
+
+    def __post_init__(self):
+        _check(0.0 <= self.bce_weight <= 1.0, "loss.bce_weight", f"must be in [0, 1], got {self.bce_weight}")
+        _check(self.gamma >= 0, "loss.gamma", f"must be >= 0, got {self.gamma}")
+        _check(self.pos_weight is None or self.pos_weight > 0, "loss.pos_weight", "must be > 0")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    preset: str = "seed"                 # seed | sharp | none (see dfsweep.augment)
+    crop_scale_min: float = 0.8          # RandomResizedCrop scale=(crop_scale_min, 1.0)
+    flip_p: float = 0.5
+    jitter_p: float = 1.0
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+    hue: float = 0.05
+    blur_p: float = 0.3                  # `seed` preset only
+    blur_sigma_max: float = 2.0
+    sharpness_p: float = 0.3             # `sharp` preset only
+    sharpness_factor: float = 2.0
+
+    def __post_init__(self):
+        from .augment import PRESETS
+        PRESETS.get(self.preset, "augment.preset")
+        _check(0.05 <= self.crop_scale_min <= 1.0, "augment.crop_scale_min", "must be in [0.05, 1]")
+        for k in ("flip_p", "jitter_p", "blur_p", "sharpness_p"):
+            v = getattr(self, k)
+            _check(0.0 <= v <= 1.0, f"augment.{k}", f"must be a probability in [0, 1], got {v}")
+        for k in ("brightness", "contrast", "saturation", "blur_sigma_max", "sharpness_factor"):
+            _check(getattr(self, k) >= 0, f"augment.{k}", "must be >= 0")
+        _check(0 <= self.hue <= 0.5, "augment.hue", "must be in [0, 0.5]")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 16
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    seed: int = 42
+    threads: int = 0                     # torch.set_num_threads; 0 -> the process's CPU share
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True                     # CUDA only
+    channels_last: bool = True
+    plateau_factor: float = 0.5          # ReduceLROnPlateau on validation loss
+    plateau_patience: int = 2
+    eval_batch_size: int = 64
+    num_workers: int = 0
+
+    def __post_init__(self):
+        _check(self.epochs >= 1, "train.epochs", f"must be >= 1, got {self.epochs}")
+        _check(self.batch_size >= 2, "train.batch_size", f"must be >= 2, got {self.batch_size}")
+        _check(self.lr > 0, "train.lr", f"must be > 0, got {self.lr}")
+        _check(self.weight_decay >= 0, "train.weight_decay", "must be >= 0")
+        _check(self.threads >= 0, "train.threads", "must be >= 0")
+        _check(0 < self.plateau_factor < 1, "train.plateau_factor", "must be in (0, 1)")
+        _check(self.plateau_patience >= 0, "train.plateau_patience", "must be >= 0")
+        _check(self.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
+        _check(self.num_workers >= 0, "train.num_workers", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):
+            sec = getattr(self, f.name)
+            if isinstance(sec, ModelConfig):
+                out[f.name] = sec.as_dict()
+            else:
+                out[f.name] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(sec).items()}
+        return out
+
+    def replace(self, overrides: Mapping[str, Any]) -> "Config":
+        """A new Config with dotted-key overrides applied (`{"train.lr": 1e-3}`), fully re-validated."""
+        raw = self.to_dict()
+        for k, v in overrides.items():
+            _set_dotted(raw, k, v)
+        return config_from_dict(raw)
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
+_SECTION_CLASSES = {
+    "data": DataConfig, "model": ModelConfig, "loss": LossConfig, "augment": AugmentConfig, "train": TrainConfig,
+}
+
+
+def _yaml11_float(value: Any) -> Any:
+    """YAML 1.1 reads `1e-3` (no dot) as a string; where a number is expected, users mean a number."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union:  # Optional[X]
+        if value is None:
+            return None
+        return _coerce(next(a for a in args if a is not type(None)), value, key)
+    if origin is Literal:
+        if value not in args:
+            raise DfsweepError(f"{key}: {value!r} is not valid; valid choices: {', '.join(map(str, args))}")
+        return value
+    if origin in (tuple, Tuple):
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise DfsweepError(f"{key}: expected a list, got {value!r}")
+        return tuple(str(v) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise DfsweepError(f"{key}: expected true/false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+            raise DfsweepError(f"{key}: expected an integer, got {value!r}")
+        return int(value)
+    if hint is float:
+        value = _yaml11_float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DfsweepError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise DfsweepError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _build_section(name: str, raw: Any):
+    cls = _SECTION_CLASSES[name]
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise DfsweepError(f"{name}: expected a mapping of keys, got {type(raw).__name__}")
+    if cls is ModelConfig:
+        raw = dict(raw)
+        model_name = raw.pop("name", ModelConfig.name)
+        if not isinstance(model_name, str):
+            raise DfsweepError(f"model.name: expected a string, got {model_name!r}")
+        return ModelConfig(name=model_name, params=raw)
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for k, v in raw.items():
+        if k not in valid:
+            raise DfsweepError(f"{name}.{k}: unknown key; valid keys: {', '.join(valid)}")
+        kwargs[k] = _coerce(hints[k], v, f"{name}.{k}")
+    return cls(**kwargs)
+
+
+def config_from_dict(raw: Mapping[str, Any]) -> Config:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise DfsweepError(f"config: expected a mapping of sections, got {type(raw).__name__}")
+    for k in raw:
+        if k not in _SECTION_CLASSES:
+            raise DfsweepError(f"{k}: unknown section; valid sections: {', '.join(_SECTION_CLASSES)}")
+    return Config(**{k: _build_section(k, v) for k, v in raw.items()})
+
+
+def parse_set(item: str) -> Tuple[str, Any]:
+    """`section.key=value` -> (key, YAML-parsed value)."""
+    if "=" not in item:
+        raise DfsweepError(f"--set {item!r}: expected section.key=value")
+    key, text = item.split("=", 1)
+    key = key.strip()
+    if key.count(".") < 1:
+        raise DfsweepError(f"--set {key!r}: expected a dotted key such as train.epochs")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    return key, value
+
+
+def _set_dotted(raw: Dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = raw
+    for p in parts[:-1]:
+        nxt = node.get(p)
+        if nxt is None:
+            nxt = node[p] = {}
+        if not isinstance(nxt, dict):
+            raise DfsweepError(f"--set {key}: {p} is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def apply_overrides(raw: Dict[str, Any], sets: list[str]) -> Dict[str, Any]:
+    for item in sets or []:
+        k, v = parse_set(item)
+        _set_dotted(raw, k, v)
+    return raw
+
+
+def read_yaml(path: str | Path) -> Dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise DfsweepError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise DfsweepError(f"{path}: not valid YAML{where}") from None
+    except UnicodeDecodeError:
+        raise DfsweepError(f"{path}: not a text file") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise DfsweepError(f"{path}: expected a YAML mapping of sections at the top level")
+    return raw
+
+
+def load_config(path: str | Path, sets: list[str] | None = None) -> Config:
+    raw = apply_overrides(read_yaml(path), sets or [])
+    try:
+        return config_from_dict(raw)
+    except DfsweepError as e:
+        raise DfsweepError(f"{path}: {e}") from None

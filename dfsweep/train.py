@@ -1,0 +1,225 @@
+"""One training run: config -> per-epoch validation metrics. The sweep calls `fit` as a trial.
+
+Data arrives decoded (uint8, N×H×W×3, shared or cached); this module only augments, trains and scores.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .augment import build_train_transform, normalize
+from .config import Config
+from .data import DecodedSet, balanced_sampler, load_labelled, split_indices
+from .losses import build_loss
+from .metrics import score
+from .models import create_model
+from .runtime import configure_threads, pick_device, seed_everything
+
+__all__ = ["fit", "FitResult", "TrainingDiverged", "predict_logits", "predict_scores", "images_to_tensor", "build_model"]
+
+EpochCallback = Callable[[Dict[str, Any], Callable[[], Dict[str, Any]]], None]
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class FitResult:
+    history: List[Dict[str, Any]]
+    best_epoch: int
+    best_metrics: Dict[str, Any]
+    best_state: Dict[str, torch.Tensor]
+    threshold: float
+    val_labels: Optional[np.ndarray] = None
+    val_scores: Optional[np.ndarray] = None      # best epoch's validation probabilities
+    model: Optional[torch.nn.Module] = field(default=None, repr=False)
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """N×H×W×3 uint8 numpy -> N×3×H×W uint8 tensor view (no copy; read-only arrays are fine here)."""
+    if not images.flags.writeable:  # object-store arrays: torch warns on read-only memory, we never write
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            t = torch.from_numpy(images)
+    else:
+        t = torch.from_numpy(images)
+    return t.permute(0, 3, 1, 2)
+
+
+class _Augmented(Dataset):
+    def __init__(self, images: torch.Tensor, labels: np.ndarray, transform):
+        self.images, self.labels, self.transform = images, torch.from_numpy(labels.astype(np.float32)), transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.transform(self.images[i]), self.labels[i]
+
+
+def build_model(cfg: Config, device: torch.device) -> torch.nn.Module:
+    model = create_model(cfg.model.name, **dict(cfg.model.params))
+    model = model.to(device)
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _autocast(cfg: Config, device: torch.device):
+    enabled = cfg.train.amp and device.type == "cuda"
+    dtype = torch.bfloat16 if enabled and torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype, enabled=enabled)
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, cfg: Config, device: torch.device,
+                   tta_flip: bool = False) -> torch.Tensor:
+    """Logits (float32, CPU) for uint8 N×3×H×W images (eval transform: normalisation only)."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), cfg.train.eval_batch_size):
+        xb = normalize(images[start:start + cfg.train.eval_batch_size].to(device, non_blocking=True))
+        if cfg.train.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with _autocast(cfg, device):
+            logits = model(xb).float().reshape(-1)
+            if tta_flip:
+                logits = (logits + model(torch.flip(xb, dims=[3])).float().reshape(-1)) / 2
+        out.append(logits.cpu())
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def predict_scores(model: torch.nn.Module, images: torch.Tensor, cfg: Config, device: torch.device,
+                   tta_flip: bool = False) -> np.ndarray:
+    """Fake probabilities in [0, 1]."""
+    return torch.sigmoid(predict_logits(model, images, cfg, device, tta_flip)).numpy()
+
+
+def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int] | None = None,
+        val_idx: Sequence[int] | None = None, on_epoch: EpochCallback | None = None,
+        resume: Dict[str, Any] | None = None, init_state: Dict[str, torch.Tensor] | None = None,
+        select: str = "f1", min_precision: float | None = None) -> FitResult:
+    """Train `cfg` and score validation every epoch.
+
+    `train_idx`/`val_idx` default to the seeded stratified, group-aware split of `data`; an empty `val_idx`
+    trains without validation (finalize's stage 2). `on_epoch(metrics, state_fn)` sees every epoch;
+    `state_fn()` returns a resumable state (pass it back as `resume`). `init_state` starts from given weights.
+    The best epoch is kept by `select` (higher is better); without validation, the last epoch.
+    """
+    t = cfg.train
+    configure_threads(t.threads)
+    seed_everything(t.seed)
+    device = pick_device(t.device)
+
+    # 1. data and split
+    if data is None:
+        data = load_labelled(cfg.data)
+    if train_idx is None:
+        train_idx, val_idx = split_indices(data.labels, data.groups, cfg.data.val_fraction, t.seed)
+    train_idx = np.asarray(train_idx, dtype=np.int64)
+    val_idx = np.asarray(val_idx if val_idx is not None else [], dtype=np.int64)
+    images = images_to_tensor(data.images)
+    y_train = data.labels[train_idx]
+    y_val = data.labels[val_idx]
+    n_fake = int(y_train.sum())
+    n_real = len(y_train) - n_fake
+
+    # 2. model, loss, optimiser, LR schedule
+    model = build_model(cfg, device)
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    criterion = build_loss(cfg.loss, n_real, n_fake).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=t.plateau_factor, patience=t.plateau_patience)
+
+    # 3. loader: per-sample augmentation on uint8, 50/50 batches from the weighted sampler
+    train_set = _Augmented(images[train_idx], y_train, build_train_transform(cfg.augment, cfg.data.image_size))
+    gen = torch.Generator().manual_seed(t.seed)
+    sampler = balanced_sampler(y_train, seed=t.seed) if cfg.data.balanced_sampler else None
+    loader = DataLoader(train_set, batch_size=t.batch_size, sampler=sampler, shuffle=sampler is None,
+                        generator=gen if sampler is None else None, num_workers=t.num_workers,
+                        drop_last=len(train_set) > t.batch_size, pin_memory=device.type == "cuda",
+                        persistent_workers=t.num_workers > 0)
+
+    history: List[Dict[str, Any]] = []
+    best: Dict[str, Any] = {"epoch": 0, "value": -math.inf, "metrics": {}, "state": None, "scores": None}
+    start_epoch = 1
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        plateau.load_state_dict(resume["scheduler"])
+        history = list(resume["history"])
+        best = dict(resume["best"])
+        start_epoch = int(resume["epoch"]) + 1
+        torch.set_rng_state(resume["torch_rng"])
+        gen.set_state(resume["loader_rng"])
+        if sampler is not None:
+            sampler.generator.set_state(resume["sampler_rng"])
+
+    def state_fn() -> Dict[str, Any]:
+        return {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": plateau.state_dict(),
+            "history": history, "best": best, "epoch": history[-1]["epoch"] if history else 0,
+            "torch_rng": torch.get_rng_state(), "loader_rng": gen.get_state(),
+            "sampler_rng": sampler.generator.get_state() if sampler is not None else None,
+        }
+
+    for epoch in range(start_epoch, t.epochs + 1):
+        # 4. one epoch of training
+        t0 = time.perf_counter()
+        model.train()
+        total, count = 0.0, 0
+        for xb, yb in loader:
+            xb = normalize(xb.to(device, non_blocking=True))
+            if t.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            yb = yb.to(device, non_blocking=True)
+            with _autocast(cfg, device):
+                logits = model(xb)
+            loss = criterion(logits, yb)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"training loss became {loss.item()} in epoch {epoch}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(yb)
+            count += len(yb)
+        train_time = time.perf_counter() - t0
+        metrics: Dict[str, Any] = {"epoch": epoch, "train_loss": total / max(count, 1),
+                                   "lr": optimizer.param_groups[0]["lr"], "train_time_s": train_time,
+                                   "train_images_per_s": count / max(train_time, 1e-9)}
+
+        # 5. validation: loss, AUC, AP, and F1/recall/precision at the F1-optimal threshold
+        scores = None
+        if len(val_idx):
+            val_logits = predict_logits(model, images[val_idx], cfg, device)
+            scores = torch.sigmoid(val_logits).numpy()
+            with torch.no_grad():
+                val_loss = criterion(val_logits.to(device), torch.from_numpy(y_val).to(device)).item()
+            metrics["val_loss"] = val_loss
+            metrics.update(score(y_val, scores, min_precision=min_precision))
+            plateau.step(val_loss)
+        metrics["epoch_time_s"] = time.perf_counter() - t0
+        history.append(metrics)
+
+        value = metrics.get(select, math.nan) if len(val_idx) else epoch
+        if best["state"] is None or (not math.isnan(value) and value > best["value"]):
+            best = {"epoch": epoch, "value": value, "metrics": dict(metrics),
+                    "state": copy.deepcopy(model.state_dict()), "scores": scores}
+        if on_epoch is not None:
+            on_epoch(metrics, state_fn)
+
+    return FitResult(history=history, best_epoch=best["epoch"], best_metrics=best["metrics"],
+                     best_state={k: v.cpu() for k, v in best["state"].items()},
+                     threshold=float(best["metrics"].get("threshold", 0.5)),
+                     val_labels=y_val if len(val_idx) else None, val_scores=best["scores"], model=model)

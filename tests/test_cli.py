@@ -1,0 +1,99 @@
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from dfsweep.cli import main
+from tinydata import write_config, write_tiny_set
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_prints_epochs_and_saves_a_safe_checkpoint(tmp_path, tiny_config, capsys):
+    out_dir = tmp_path / "out"
+    code, out, err = _run(["train", str(tiny_config), "--set", "train.epochs=2", "--out", str(out_dir)], capsys)
+    assert code == 0, err
+    assert "epoch 1/2" in out and "epoch 2/2" in out and "auc" in out
+    ckpt = torch.load(out_dir / "model.pth", weights_only=True)
+    assert ckpt["config"]["train"]["epochs"] == 2 and 0 <= ckpt["threshold"] <= 1
+    assert ckpt["state_dict"] and (out_dir / "history.csv").is_file() and (out_dir / "config.yaml").is_file()
+
+
+def _one_error_line(code, err, needle):
+    assert code == 2
+    lines = [l for l in err.strip().splitlines() if l.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("dfsweep: error: ")
+    assert needle in lines[0], lines[0]
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("case, needle", [
+    ("missing", "not found"),
+    ("empty_class", "class 'fake' has no images"),
+    ("corrupt", "bad.png"),
+    ("not_image", "notes.jpg"),
+    ("unknown_label", "maybe"),
+])
+def test_bad_data_is_one_line_and_exit_2(tmp_path, case, needle, capsys):
+    data = tmp_path / "d"
+    if case != "missing":
+        write_tiny_set(data, n_real=6, n_fake=3)
+    if case == "empty_class":
+        for f in (data / "fake").iterdir():
+            f.unlink()
+    elif case == "corrupt":
+        good = (data / "fake" / "fake_000.png").read_bytes()
+        (data / "fake" / "bad.png").write_bytes(good[: len(good) // 2])
+    elif case == "not_image":
+        (data / "real" / "notes.jpg").write_text("this is a text file, not a JPEG")
+    elif case == "unknown_label":
+        flat = tmp_path / "flat"
+        flat.mkdir()
+        rows = ["image,label"]
+        for i, f in enumerate(sorted((data / "real").iterdir())):
+            Image.open(f).save(flat / f.name)
+            rows.append(f"{f.name},{'maybe' if i == 0 else 'real'}")
+        (flat / "labels.csv").write_text("\n".join(rows) + "\n")
+        data = flat
+    cfg = write_config(tmp_path / "c.yaml", data, tmp_path / "cache")
+    out_dir = tmp_path / "out"
+    code, _, err = _run(["train", str(cfg), "--out", str(out_dir)], capsys)
+    _one_error_line(code, err, needle)
+    assert not out_dir.exists()
+
+
+def test_bad_yaml_key_and_set_key(tmp_path, tiny_config, capsys):
+    code, _, err = _run(["train", str(tiny_config), "--set", "train.epoch=3"], capsys)
+    _one_error_line(code, err, "train.epoch: unknown key")
+    code, _, err = _run(["train", str(tmp_path / "nope.yaml")], capsys)
+    _one_error_line(code, err, "nope.yaml: config file not found")
+
+
+def test_demo_data_command_writes_a_labelled_set(tmp_path, capsys):
+    code, out, err = _run(["demo-data", str(tmp_path / "demo")], capsys)
+    assert code == 0, err
+    assert (tmp_path / "demo" / "labels.csv").is_file()
+    assert len(list((tmp_path / "demo").glob("*.jpg"))) > 1000
+
+
+@pytest.mark.slow
+def test_console_script_end_to_end_on_demo_data(tmp_path):
+    """The installed `dfsweep` entry point, on the embedded demo data, in a fresh working directory."""
+    import shutil
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(root / "search_spaces", tmp_path / "search_spaces")
+    exe = Path(sys.executable).parent / "dfsweep"
+    r = subprocess.run([str(exe), "train", "search_spaces/deepfakenet.yaml", "--set", "train.epochs=1",
+                        "--set", "model.width=0.5"], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert "epoch 1/1" in r.stdout
+    assert (tmp_path / "sweeps" / "train" / "deepfakenet" / "model.pth").is_file()
+    assert (tmp_path / "sweeps" / "cache").is_dir()

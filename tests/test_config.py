@@ -1,0 +1,102 @@
+import pytest
+import yaml
+
+from dfsweep.config import Config, config_from_dict, load_config, parse_set
+from dfsweep.errors import DfsweepError
+
+
+def _write(tmp_path, obj, name="c.yaml"):
+    p = tmp_path / name
+    p.write_text(obj if isinstance(obj, str) else yaml.safe_dump(obj))
+    return p
+
+
+def test_defaults_are_the_recipe():
+    c = Config()
+    assert (c.train.lr, c.train.weight_decay, c.train.batch_size, c.train.epochs, c.train.seed) == (1e-4, 1e-4, 16, 20, 42)
+    assert (c.loss.bce_weight, c.loss.gamma) == (0.6, 2.0)
+    assert c.augment.preset == "seed" and c.augment.blur_p == 0.3 and c.augment.crop_scale_min == 0.8
+    assert c.data.image_size == 256 and c.data.val_fraction == 0.12
+    assert c.model.name == "deepfakenet"
+
+
+def test_shipped_space_loads():
+    c = load_config("search_spaces/deepfakenet.yaml")
+    assert c.model.name == "deepfakenet" and c.data.train == "demo"
+
+
+def test_configs_are_frozen():
+    c = Config()
+    with pytest.raises(Exception):
+        c.train.lr = 1.0
+
+
+@pytest.mark.parametrize("raw, needle", [
+    ({"train": {"epoch": 3}}, "train.epoch: unknown key; valid keys: epochs"),
+    ({"trian": {}}, "trian: unknown section"),
+    ({"train": {"epochs": "three"}}, "train.epochs: expected an integer"),
+    ({"train": {"epochs": -1}}, "train.epochs: must be >= 1"),
+    ({"data": {"image_size": 0}}, "data.image_size: must be >= 64"),
+    ({"train": {"lr": True}}, "train.lr: expected a number"),
+    ({"model": {"name": "nope"}}, "unknown model 'nope'; valid choices: deepfakenet"),
+    ({"model": {"name": "deepfakenet", "widht": 2}}, "model.widht: unknown parameter"),
+    ({"augment": {"preset": "blurry"}}, "augment.preset: unknown augmentation preset 'blurry'; valid choices: none, seed, sharp"),
+    ({"augment": {"blur_p": 1.5}}, "augment.blur_p: must be a probability"),
+    ({"train": {"device": "tpu"}}, "train.device: 'tpu' is not valid; valid choices: auto, cpu, cuda"),
+    ({"loss": {"bce_weight": 2}}, "loss.bce_weight: must be in [0, 1]"),
+    ({"data": {"on_bad_image": "ignore"}}, "valid choices: error, skip"),
+])
+def test_bad_values_name_the_key_and_choices(raw, needle):
+    with pytest.raises(DfsweepError) as e:
+        config_from_dict(raw)
+    assert needle in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_model_params_are_typed_by_the_factory_defaults():
+    c = config_from_dict({"model": {"name": "deepfakenet", "width": 1, "dropout": 0}})
+    assert isinstance(c.model.params["width"], float) and isinstance(c.model.params["dropout"], float)
+    with pytest.raises(DfsweepError, match="model.depth: expected an integer"):
+        config_from_dict({"model": {"depth": 1.5}})
+
+
+def test_set_overrides_any_key_and_rejects_unknown(tmp_path):
+    p = _write(tmp_path, {"train": {"epochs": 5}})
+    c = load_config(p, ["train.epochs=3", "data.image_size=128", "model.width=0.5", "data.train=some/dir"])
+    assert c.train.epochs == 3 and c.data.image_size == 128 and c.model.params["width"] == 0.5
+    assert c.data.train == "some/dir"
+    with pytest.raises(DfsweepError, match="train.epoks: unknown key"):
+        load_config(p, ["train.epoks=3"])
+    with pytest.raises(DfsweepError, match="expected section.key=value"):
+        load_config(p, ["train.epochs"])
+
+
+def test_parse_set_uses_yaml_scalars():
+    assert parse_set("train.lr=0.001") == ("train.lr", 1e-3)
+    assert config_from_dict({"train": {"lr": parse_set("train.lr=1e-3")[1]}}).train.lr == 1e-3
+    assert parse_set("train.amp=false") == ("train.amp", False)
+    assert parse_set("data.real_values=[a, b]") == ("data.real_values", ["a", "b"])
+
+
+def test_not_yaml_and_missing_file(tmp_path):
+    bad = _write(tmp_path, "train: [unclosed\n  epochs: 3")
+    with pytest.raises(DfsweepError, match="not valid YAML"):
+        load_config(bad)
+    with pytest.raises(DfsweepError, match="config file not found"):
+        load_config(tmp_path / "absent.yaml")
+    with pytest.raises(DfsweepError, match="expected a YAML mapping"):
+        load_config(_write(tmp_path, "- a\n- b\n", "list.yaml"))
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    p = _write(tmp_path, "train: !!python/object/apply:os.system ['touch pwned']\n")
+    with pytest.raises(DfsweepError):
+        load_config(p)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_roundtrip_to_dict():
+    c = config_from_dict({"model": {"name": "deepfakenet", "width": 0.5}, "train": {"epochs": 2}})
+    again = config_from_dict(c.to_dict())
+    assert again == c
+    assert c.replace({"train.lr": 0.01}).train.lr == 0.01

@@ -1,0 +1,83 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dfsweep.config import config_from_dict
+from dfsweep.data import DecodedSet
+from dfsweep.train import TrainingDiverged, fit
+
+
+def _set(n_real=40, n_fake=12, size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    imgs = rng.integers(60, 140, (n_real + n_fake, size, size, 3), dtype=np.uint8)
+    labels = np.array([0] * n_real + [1] * n_fake, dtype=np.int64)
+    for i in range(n_real, n_real + n_fake):
+        y, x = rng.integers(8, size - 24, 2)
+        imgs[i, y:y + 16, x:x + 16] = 250
+    return DecodedSet(imgs, labels, None, [f"img{i}" for i in range(len(labels))])
+
+
+def _cfg(**train):
+    t = {"epochs": 2, "batch_size": 8, "lr": 1e-3, "threads": 1, **train}
+    return config_from_dict({"data": {"image_size": 64, "val_fraction": 0.25},
+                             "model": {"name": "deepfakenet", "width": 0.25}, "train": t})
+
+
+KEYS = {"epoch", "train_loss", "val_loss", "auc", "ap", "f1", "recall", "precision", "threshold", "lr"}
+
+
+def test_fit_reports_every_epoch_with_validation_metrics():
+    seen = []
+    res = fit(_cfg(), _set(), on_epoch=lambda m, state: seen.append((m, state())))
+    assert [m["epoch"] for m, _ in seen] == [1, 2]
+    for m, state in seen:
+        assert KEYS <= set(m)
+        assert all(math.isfinite(m[k]) for k in KEYS)
+        assert 0.0 <= m["auc"] <= 1.0 and 0.0 <= m["threshold"] <= 1.0
+        assert state["epoch"] == m["epoch"] and "optimizer" in state
+    assert res.best_epoch in (1, 2)
+    assert res.val_scores is not None and len(res.val_scores) == len(res.val_labels)
+    assert res.threshold == res.best_metrics["threshold"]
+
+
+def test_same_seed_same_run_other_seed_differs():
+    a = fit(_cfg(epochs=1), _set()).history[0]
+    b = fit(_cfg(epochs=1), _set()).history[0]
+    c = fit(_cfg(epochs=1, seed=7), _set()).history[0]
+    assert a["train_loss"] == b["train_loss"] and a["val_loss"] == b["val_loss"]
+    assert a["train_loss"] != c["train_loss"]
+
+
+def test_resume_continues_exactly():
+    data = _set()
+    full = fit(_cfg(epochs=2), data)
+    states = []
+    fit(_cfg(epochs=1), data, on_epoch=lambda m, s: states.append(s()))
+    resumed = fit(_cfg(epochs=2), data, resume=states[-1])
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+    assert resumed.history[1]["train_loss"] == pytest.approx(full.history[1]["train_loss"], rel=1e-6)
+    for k, v in full.model.state_dict().items():
+        assert torch.allclose(v.float(), resumed.model.state_dict()[k].float(), atol=1e-6), k
+
+
+def test_init_state_starts_from_given_weights_and_no_validation_trains_all():
+    data = _set()
+    first = fit(_cfg(epochs=1), data)
+    idx = np.arange(len(data))
+    second = fit(_cfg(epochs=1, lr=1e-12), data, train_idx=idx, val_idx=[], init_state=first.best_state)
+    assert "auc" not in second.history[0]
+    for k, v in first.best_state.items():
+        if v.dtype.is_floating_point and "running" not in k:
+            assert torch.allclose(v, second.best_state[k], atol=1e-5), k
+
+
+def test_learns_an_easy_signal():
+    res = fit(_cfg(epochs=4, lr=3e-3), _set(n_real=60, n_fake=20))
+    assert max(h["auc"] for h in res.history) > 0.8
+
+
+def test_diverging_loss_is_an_error():
+    with pytest.raises(TrainingDiverged, match="loss became"):
+        fit(_cfg(epochs=3, lr=1e25), _set())
