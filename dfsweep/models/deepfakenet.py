@@ -8,9 +8,9 @@ Design, and why:
   behind) and they are cheap on a CPU.
 * **Body**: four residual stages with base widths 32 -> 64 -> 128 -> 256, times ``width`` and rounded
   to a multiple of 8 (vector-friendly channel counts); ``depth`` blocks per stage; stages 2-4 halve
-  the resolution in their first block. Blocks are pre-addition BasicBlocks (two 3x3 convs) with
-  SiLU; the last BN of each block starts at gamma = 0 so every block begins as the identity, which
-  makes from-scratch training stable without warm-up tricks.
+  the resolution in their first block. Blocks are BasicBlocks (two 3x3 convs, activation after the
+  addition) with SiLU; the last BN of each residual branch starts at gamma = 0, so every block begins
+  as its shortcut and the untrained net is shallow, which keeps from-scratch training stable.
 * **Head**: ``concat(global average pooling, adaptive context pooling) -> dropout -> linear``.
   Manipulation traces are often local (mouth, eyes, the blending boundary); a plain average dilutes
   them with the rest of the face. *Adaptive context pooling* is learned spatial-attention pooling:
@@ -22,7 +22,7 @@ Design, and why:
   keeps the global statistics, the attended one the most telling region.
 
 Every pooling is adaptive, so any input size works (>= 64 px: the net downsamples by 32).
-``ConvBnAct``, ``ResidualBlock`` and ``init_weights`` are reused by the other families.
+``ConvBnAct``, ``ResidualBlock``, ``make_stages`` and ``init_weights`` are reused by the other families.
 """
 from __future__ import annotations
 
@@ -34,7 +34,10 @@ import torch.nn as nn
 from ..errors import DfsweepError
 from ._registry import register_model
 
-__all__ = ["DeepFakeNet", "AttentionPool2d", "ConvBnAct", "ResidualBlock", "deepfakenet", "init_weights", "make_divisible"]
+__all__ = [
+    "AttentionPool2d", "ConvBnAct", "DeepFakeNet", "ResidualBlock", "deepfakenet", "init_weights", "make_divisible",
+    "make_stages",
+]
 
 _BASE_WIDTHS = (32, 64, 128, 256)
 
@@ -63,12 +66,14 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.conv1 = ConvBnAct(in_chs, out_chs, 3, stride, act=act)
         self.conv2 = ConvBnAct(out_chs, out_chs, 3, 1, act=None)
-        # Zero gamma: the block starts as the identity (Goyal et al. 2017), so deep stacks train from scratch.
-        self.conv2[1].zero_init = True
         self.shortcut = nn.Identity()
         if stride != 1 or in_chs != out_chs:
             self.shortcut = ConvBnAct(in_chs, out_chs, 1, stride, act=None)
         self.act = act()
+
+    def zero_init_last(self) -> None:
+        # Zero gamma: the block starts as its shortcut (Goyal et al. 2017), so stacks train from scratch.
+        nn.init.zeros_(self.conv2[1].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.conv2(self.conv1(x)) + self.shortcut(x))
@@ -80,31 +85,34 @@ class AttentionPool2d(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.logits = nn.Conv2d(channels, 1, 1, bias=False)
+
+    def zero_init_last(self) -> None:
         # Zero weights -> uniform attention -> starts as average pooling (see module docstring).
         nn.init.zeros_(self.logits.weight)
-        self.logits.skip_init = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Softmax in float32: under autocast a half-precision softmax over thousands of positions loses mass.
+        # Softmax in float32: under autocast a float16 exp saturates on large logits and the weights stop summing to 1.
         attn = self.logits(x).flatten(1).float().softmax(dim=-1).to(x.dtype)  # (N, HW)
         return torch.bmm(x.flatten(2), attn.unsqueeze(-1)).squeeze(-1)  # (N, C)
 
 
 def init_weights(module: nn.Module) -> None:
-    """Kaiming for convs, unit BN (zero where a block asks for it), small normal for linears."""
+    """Kaiming for convs, unit BN, small normal for linears; then each `zero_init_last()` hook (timm's habit)."""
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
-            if not getattr(m, "skip_init", False):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
-            nn.init.constant_(m.weight, 0.0 if getattr(m, "zero_init", False) else 1.0)
+            nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=0.01)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+    for m in module.modules():
+        if hasattr(m, "zero_init_last"):
+            m.zero_init_last()
 
 
 def make_stages(widths: Sequence[int], in_chs: int, depth: int, act: Callable[[], nn.Module]) -> nn.Sequential:

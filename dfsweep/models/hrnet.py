@@ -53,8 +53,8 @@ def _relu() -> nn.Module:
 
 @dataclass(frozen=True)
 class HRNetCfg:
-    width: int = 16                      # channels of the full-resolution branch; branch i has width * 2**i
-    stem_stride: int = 4                 # 2 or 4: resolution of the full-resolution branch
+    width: int = 16                      # channels of the stem-resolution branch; branch i has width * 2**i
+    stem_stride: int = 4                 # 2 or 4: input size / size of the stem-resolution branch
     modules: tuple[int, ...] = (2, 3, 4)  # number of branches in each fusion module, non-decreasing
     blocks: int = 1                      # BasicBlocks per branch per fusion module
 
@@ -116,9 +116,9 @@ class FusionModule(nn.Module):
                 if j == i:
                     continue
                 z = f(ys[j])
-                # Strided chains reproduce the sizes the transitions made, but upsampling by 2**k does
-                # not when a size was odd (25 -> 13 -> 25 would be 26), hence the exact target size.
-                if z.shape[-2:] != size:
+                # Strided chains reproduce the transitions' sizes (ceil(h / 2) per step), but upsampling
+                # by 2**k does not once a size was odd (25 -> 13 -> 26), hence the exact target size.
+                if j > i:
                     z = F.interpolate(z, size=size, mode="nearest")
                 acc = acc + z
             out.append(self.act(acc))
@@ -160,10 +160,6 @@ class HRNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def _create_hrnet(cfg: HRNetCfg, **kwargs) -> HRNet:
-    return HRNet(cfg, **kwargs)
-
-
 @register_model
 def hrnet(*, in_chans: int = 3, num_classes: int = 1, width: int = 16, branches: int = 4, stages: int = 3,
           blocks: int = 1, stem_stride: int = 4, dropout: float = 0.3) -> HRNet:
@@ -181,4 +177,4 @@ def hrnet(*, in_chans: int = 3, num_classes: int = 1, width: int = 16, branches:
     if not 0.0 <= dropout < 1.0:
         raise DfsweepError(f"model.dropout: must be in [0, 1), got {dropout}")
     cfg = HRNetCfg(width=width, stem_stride=stem_stride, modules=_schedule(branches, stages), blocks=blocks)
-    return _create_hrnet(cfg, in_chans=in_chans, num_classes=num_classes, dropout=dropout)
+    return HRNet(cfg, in_chans=in_chans, num_classes=num_classes, dropout=dropout)
