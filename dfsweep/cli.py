@@ -28,6 +28,29 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    """Run a sweep: Ray Tune trials guided by Optuna (TPE), ASHA early stopping, every trial in MLflow."""
+    from .sweep import prepare_sweep, run_sweep
+    cfg, space, paths = prepare_sweep(args.space, args.set, args.data, args.name, args.resume)
+    out = run_sweep(cfg, space, paths, resume=args.resume, address=args.address, tracking_uri=args.tracking_uri)
+    board = out.leaderboard
+    metric = cfg.sweep.metric
+    cols = [c for c in dict.fromkeys(["rank", "trial_id", metric, "auc", "f1", "recall", "best_epoch",
+                                      "epochs_run", "status"]) if c in board.columns]
+    cols += [c for c in board.columns if c.startswith("param.")]
+    print("\nleaderboard:")
+    print(board[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}") if len(board) else "(no trials)")
+    print(f"\nsweep {paths.name}: {len(board)} trials in {out.wall_s:.0f}s; leaderboard {paths.leaderboard}; "
+          f"best config {paths.best if out.best_config else '(none)'}")
+    return 0
+
+
+def cmd_ui(args) -> int:
+    """Start the MLflow UI over the sweeps' tracking store (127.0.0.1 unless --host), print its address."""
+    from .ui import serve_ui
+    return serve_ui(port=args.port, host=args.host, tracking_uri=args.tracking_uri)
+
+
 def cmd_demo_data(args) -> int:
     """Write the embedded, deterministic demo set (face-like real/fake images at 5:1) to DIR."""
     from .data import generate_demo
@@ -53,6 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("config", help="YAML config (e.g. search_spaces/deepfakenet.yaml)")
     sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.epochs=3")
     sp.add_argument("--out", help="output folder (default sweeps/train/<config name>)")
+
+    sp = add("run", cmd_run)
+    sp.add_argument("space", help="sweep YAML with `search:` and `sweep:` sections")
+    sp.add_argument("--data", help="training data folder (overrides data.train)")
+    sp.add_argument("--name", help="sweep name (default: sweep.name, else <yaml stem>-<time>)")
+    sp.add_argument("--resume", action="store_true", help="continue a stopped or killed sweep (default: latest)")
+    sp.add_argument("--address", default=None, help="Ray cluster address HOST:PORT (default: RAY_ADDRESS or local)")
+    sp.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or "
+                    "sqlite under sweeps/)")
+    sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. sweep.num_samples=4")
+
+    sp = add("ui", cmd_ui)
+    sp.add_argument("--port", type=int, default=5000)
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--tracking-uri", default=None)
 
     sp = add("demo-data", cmd_demo_data)
     sp.add_argument("dir", help="output folder")

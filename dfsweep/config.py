@@ -12,7 +12,8 @@ import yaml
 from .errors import DfsweepError
 
 __all__ = [
-    "Config", "DataConfig", "ModelConfig", "LossConfig", "AugmentConfig", "TrainConfig",
+    "Config", "DataConfig", "ModelConfig", "LossConfig", "AugmentConfig", "TrainConfig", "SweepConfig",
+    "SchedulerConfig", "ResourcesConfig",
     "load_config", "config_from_dict", "apply_overrides", "parse_set",
 ]
 
@@ -53,7 +54,17 @@ class ModelConfig:
     def __post_init__(self):
         from .models import MODELS  # registry lookup validates name and params
         full = MODELS.check_params(self.name, dict(self.params), "model", fixed=("in_chans", "num_classes"))
-        object.__setattr__(self, "params", full)
+        # keep only what was set: a changed model.name must not inherit another family's defaults
+        object.__setattr__(self, "params", {k: full[k] for k in self.params})
+        # range checks live in the factories: build once on the meta device (no memory, ~ms)
+        import torch
+        with torch.device("meta"):
+            MODELS.get(self.name)(**full)
+
+    def resolved(self) -> Dict[str, Any]:
+        """Every factory parameter, set or default."""
+        from .models import MODELS
+        return MODELS.check_params(self.name, dict(self.params), "model", fixed=("in_chans", "num_classes"))
 
     def as_dict(self) -> Dict[str, Any]:
         return {"name": self.name, **self.params}
@@ -127,12 +138,62 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class SchedulerConfig:
+    name: Literal["asha", "fifo"] = "asha"
+    grace_period: int = 1                # epochs every trial gets before ASHA may stop it
+    reduction_factor: float = 3.0
+
+    def __post_init__(self):
+        _check(self.grace_period >= 1, "sweep.scheduler.grace_period", "must be >= 1")
+        _check(self.reduction_factor > 1, "sweep.scheduler.reduction_factor", "must be > 1")
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    cpu: float = 1.0
+    gpu: float = 0.0                     # fractional allowed, e.g. 0.25 = four trials per GPU
+
+    def __post_init__(self):
+        _check(self.cpu > 0, "sweep.resources_per_trial.cpu", f"must be > 0, got {self.cpu}")
+        _check(self.gpu >= 0, "sweep.resources_per_trial.gpu", f"must be >= 0, got {self.gpu}")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    name: str = ""                       # default: the YAML file's stem
+    metric: Literal["f1", "auc", "ap", "recall_at_precision"] = "f1"
+    min_precision: float = 0.9           # for recall_at_precision (and finalize's threshold rule)
+    mode: Literal["max", "min"] = "max"
+    num_samples: int = 16
+    max_concurrent_trials: int = 0       # 0: as many as the resources allow
+    time_budget_s: Optional[float] = None
+    seed: int = 42
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    resources_per_trial: ResourcesConfig = field(default_factory=ResourcesConfig)
+    max_failures: int = 0                # retries of a trial that crashed (not of a diverged one)
+    reuse_actors: bool = True            # saves the ~4 s process start per trial
+
+    def __post_init__(self):
+        _check(self.num_samples >= 1, "sweep.num_samples", f"must be >= 1, got {self.num_samples}")
+        _check(self.max_concurrent_trials >= 0, "sweep.max_concurrent_trials", "must be >= 0")
+        _check(self.time_budget_s is None or self.time_budget_s > 0, "sweep.time_budget_s", "must be > 0")
+        _check(0 < self.min_precision <= 1, "sweep.min_precision", "must be in (0, 1]")
+        _check(self.max_failures >= 0, "sweep.max_failures", "must be >= 0")
+        if self.name:
+            import re
+            _check(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name) is not None, "sweep.name",
+                   f"{self.name!r} must be letters, digits, '_', '-' or '.'")
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    search: Mapping[str, Any] = field(default_factory=dict)   # validated by dfsweep.space
 
     def to_dict(self) -> Dict[str, Any]:
         out = {}
@@ -140,8 +201,10 @@ class Config:
             sec = getattr(self, f.name)
             if isinstance(sec, ModelConfig):
                 out[f.name] = sec.as_dict()
+            elif dataclasses.is_dataclass(sec):
+                out[f.name] = _plain(dataclasses.asdict(sec))
             else:
-                out[f.name] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(sec).items()}
+                out[f.name] = _plain(sec)
         return out
 
     def replace(self, overrides: Mapping[str, Any]) -> "Config":
@@ -152,10 +215,18 @@ class Config:
         return config_from_dict(raw)
 
 
-SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
 _SECTION_CLASSES = {
     "data": DataConfig, "model": ModelConfig, "loss": LossConfig, "augment": AugmentConfig, "train": TrainConfig,
+    "sweep": SweepConfig, "search": dict,
 }
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
 
 
 def _yaml11_float(value: Any) -> Any:
@@ -198,6 +269,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise DfsweepError(f"{key}: expected a number, got {value!r}")
         return float(value)
+    if dataclasses.is_dataclass(hint):
+        return _build_dataclass(hint, value, key)
     if hint is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise DfsweepError(f"{key}: expected a string, got {value!r}")
@@ -211,12 +284,22 @@ def _build_section(name: str, raw: Any):
         raw = {}
     if not isinstance(raw, Mapping):
         raise DfsweepError(f"{name}: expected a mapping of keys, got {type(raw).__name__}")
+    if cls is dict:
+        return dict(raw)
     if cls is ModelConfig:
         raw = dict(raw)
         model_name = raw.pop("name", ModelConfig.name)
         if not isinstance(model_name, str):
             raise DfsweepError(f"model.name: expected a string, got {model_name!r}")
         return ModelConfig(name=model_name, params=raw)
+    return _build_dataclass(cls, raw, name)
+
+
+def _build_dataclass(cls, raw: Any, name: str):
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise DfsweepError(f"{name}: expected a mapping of keys, got {raw!r}")
     hints = typing.get_type_hints(cls)
     valid = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}

@@ -160,6 +160,8 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
         plateau.load_state_dict(resume["scheduler"])
         history = list(resume["history"])
         best = dict(resume["best"])
+        if isinstance(best.get("scores"), torch.Tensor):
+            best["scores"] = best["scores"].numpy()
         start_epoch = int(resume["epoch"]) + 1
         torch.set_rng_state(resume["torch_rng"])
         gen.set_state(resume["loader_rng"])
@@ -167,9 +169,12 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
             sampler.generator.set_state(resume["sampler_rng"])
 
     def state_fn() -> Dict[str, Any]:
+        """Everything `resume` needs; tensors and plain Python only, so weights_only loading accepts it."""
+        scores = best["scores"]
         return {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": plateau.state_dict(),
-            "history": history, "best": best, "epoch": history[-1]["epoch"] if history else 0,
+            "history": history, "epoch": history[-1]["epoch"] if history else 0,
+            "best": {**best, "scores": None if scores is None else torch.from_numpy(np.asarray(scores))},
             "torch_rng": torch.get_rng_state(), "loader_rng": gen.get_state(),
             "sampler_rng": sampler.generator.get_state() if sampler is not None else None,
         }

@@ -33,7 +33,7 @@ _SS = 2                         # supersampling factor of the drawing canvas (an
 _JPEG_QUALITY = (70, 95)        # inclusive, the same range for both classes
 _NOISE_SIGMA = (1.5, 5.0)       # sensor noise, grey levels, the same range for both classes
 _BLUR_RADIUS = (0.2, 0.6)       # optics, pixels at the output size
-_TRACE = (0.035, 0.07)          # relative gain spread between the up-sampler's output phases
+_TRACE = (0.05, 0.10)           # relative gain spread between the up-sampler's output phases
 _TINT = 0.04                    # colour mismatch of the generated face: per-channel gain 1 +- _TINT
 _REAL, _FAKE = 0, 1             # rng stream ids
 
@@ -45,7 +45,7 @@ class _Face:
     cy: float
     half_w: float
     half_h: float
-    angle: float                # radians, counter-clockwise in image coordinates
+    angle: float                # radians; the face's down axis is (-sin, cos) in image coordinates
 
 
 def _rng(seed: int, stream: int, index: int, part: int) -> np.random.Generator:
@@ -166,7 +166,7 @@ def _face_layer(rng: np.random.Generator, s: int) -> tuple[Image.Image, float, f
 
 
 def _render(rng: np.random.Generator, size: int) -> tuple[np.ndarray, _Face]:
-    """A clean (noise-free) scene with one face, float32 HxWx3 in 0..255, and where the face is."""
+    """A clean (noise-free) scene with one face, uint8 HxWx3, and where the face is."""
     s = size * _SS
     bg = _background(rng, s)
     layer, fw, fh = _face_layer(rng, s)
@@ -175,12 +175,10 @@ def _render(rng: np.random.Generator, size: int) -> tuple[np.ndarray, _Face]:
     angle = np.deg2rad(rng.uniform(-12, 12))
     scale = rng.uniform(0.85, 1.12)
     shift = rng.uniform(-0.06, 0.06, 2) * s
+    # PIL wants the output -> input map: input = R(-angle) / scale @ (output - o) + centre.
     ca, sa = np.cos(angle) / scale, np.sin(angle) / scale
     ox, oy = s / 2 + shift[0], s / 2 + shift[1]           # where the layer's centre lands
-    # input = A @ (output - o) + c, with A the inverse rotation/scale
-    a, b = ca, sa
-    c, d = -sa, ca
-    coeffs = (a, b, s / 2 - a * ox - b * oy, c, d, s / 2 - c * ox - d * oy)
+    coeffs = (ca, sa, s / 2 - ca * ox - sa * oy, -sa, ca, s / 2 + sa * ox - ca * oy)
     layer = layer.transform((s, s), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR)
     bg.paste(layer, (0, 0), layer)
 
@@ -193,13 +191,13 @@ def _render(rng: np.random.Generator, size: int) -> tuple[np.ndarray, _Face]:
 
     # 3. optics: a slight blur.
     img = np.asarray(Image.fromarray(img.astype(np.uint8)).filter(
-        ImageFilter.GaussianBlur(rng.uniform(*_BLUR_RADIUS))), np.float32)
+        ImageFilter.GaussianBlur(rng.uniform(*_BLUR_RADIUS))))
 
-    # The face centre sat at (s/2, 0.47 s) in the layer; map it through the forward transform.
+    # 4. the face centre sat 0.03 s above the layer's centre: map it through the forward transform.
     lx, ly = 0, -0.03 * s
     fx = ox + scale * (np.cos(angle) * lx - np.sin(angle) * ly)
     fy = oy + scale * (np.sin(angle) * lx + np.cos(angle) * ly)
-    face = _Face(fx / _SS, fy / _SS, fw * scale / _SS, fh * scale / _SS, -angle)
+    face = _Face(fx / _SS, fy / _SS, fw * scale / _SS, fh * scale / _SS, angle)
     return img, face
 
 
@@ -245,7 +243,7 @@ def _generator(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _fake(img: np.ndarray, face: _Face, rng: np.random.Generator) -> np.ndarray:
-    size = img.shape[0]
+    size, img = img.shape[0], img.astype(np.float32)
     mask = _soft_ellipse(size, face, rng.uniform(0.82, 0.95), rng.uniform(0.78, 0.9),
                          rng.uniform(0.05, 0.12), rng.uniform(2.0, 5.0))
     ys, xs = np.nonzero(mask > 0)

@@ -1,0 +1,310 @@
+"""A sweep: spec -> OptunaSearch + scheduler + Tuner.fit(); owns sweeps/<name>/.
+
+sweeps/<name>/
+  sweep.yaml        the resolved spec (what --resume and finalize read)
+  state.json        tracking URI, MLflow parent run id, status
+  optuna.db         the Optuna study (RDB storage: survives a crash)
+  tune/             Ray Tune's experiment (trials, checkpoints, snapshots)
+  leaderboard.csv   one row per trial, best first
+  best.yaml         the best trial's full config
+sweeps/latest -> <name>
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import pandas as pd
+import yaml
+
+from .checkpoint import atomic_write_bytes
+from .config import Config, apply_overrides, config_from_dict, read_yaml
+from .errors import DfsweepError
+from .space import SearchSpace, parse_space
+
+__all__ = ["SweepPaths", "prepare_sweep", "run_sweep", "SweepOutcome", "resolve_sweep_dir"]
+
+log = logging.getLogger("dfsweep.sweep")
+
+
+@dataclass(frozen=True)
+class SweepPaths:
+    root: Path
+    name: str
+
+    @property
+    def dir(self) -> Path:
+        return self.root / self.name
+
+    spec = property(lambda self: self.dir / "sweep.yaml")
+    state = property(lambda self: self.dir / "state.json")
+    optuna_db = property(lambda self: self.dir / "optuna.db")
+    tune_dir = property(lambda self: self.dir / "tune")
+    leaderboard = property(lambda self: self.dir / "leaderboard.csv")
+    best = property(lambda self: self.dir / "best.yaml")
+    latest = property(lambda self: self.root / "latest")
+
+
+@dataclass
+class SweepOutcome:
+    paths: SweepPaths
+    leaderboard: pd.DataFrame
+    best_config: Optional[Dict[str, Any]]
+    wall_s: float
+    parent_run_id: Optional[str]
+
+
+def _write_text(path: Path, text: str) -> None:
+    data = text.encode()
+    atomic_write_bytes(path, lambda f: f.write(data))
+
+
+def resolve_sweep_dir(path: Optional[str], root: Path = Path("sweeps")) -> Path:
+    """A sweep folder given by path or name; default sweeps/latest."""
+    p = Path(path) if path else root / "latest"
+    if not p.exists() and path and (root / path).exists():
+        p = root / path
+    if not (p / "sweep.yaml").is_file():
+        raise DfsweepError(f"{p}: not a sweep folder (no sweep.yaml)")
+    return p.resolve()
+
+
+def prepare_sweep(space_yaml: str, sets: List[str], data: Optional[str], name: Optional[str], resume: bool,
+                  root: Path = Path("sweeps")) -> tuple[Config, SearchSpace, SweepPaths]:
+    """Read and validate everything before Ray starts: the YAML, the overrides, the whole search space."""
+    if resume:
+        if name:
+            paths = SweepPaths(root, name)
+        elif (root / "latest").exists():
+            paths = SweepPaths(root, (root / "latest").resolve().name)
+        else:
+            raise DfsweepError(f"--resume: no sweep to resume in {root} (give --name)")
+        if not paths.spec.is_file():
+            raise DfsweepError(f"--resume: {paths.dir} is not a sweep folder (no sweep.yaml)")
+        raw = read_yaml(paths.spec)  # the spec the sweep started with: the space must not change mid-sweep
+        extra = list(sets) + ([f"data.train={data}"] if data else [])
+        if extra:
+            log.warning("--resume: --set/--data ignored; the sweep continues with %s", paths.spec)
+        cfg = config_from_dict(raw)
+        return cfg, parse_space(cfg), paths
+
+    raw = read_yaml(space_yaml)
+    try:
+        raw = apply_overrides(raw, list(sets) + ([f"data.train={data}"] if data else []))
+        cfg = config_from_dict(raw)
+        space = parse_space(cfg)
+    except DfsweepError as e:
+        raise DfsweepError(f"{space_yaml}: {e}") from None
+    if not space:
+        raise DfsweepError(f"{space_yaml}: no `search:` section; nothing to sweep (use `dfsweep train`)")
+    sweep_name = name or cfg.sweep.name or f"{Path(space_yaml).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    paths = SweepPaths(root, sweep_name)
+    if paths.dir.exists():
+        raise DfsweepError(f"sweep {sweep_name!r} exists in {root}: add --resume to continue it, or pick --name")
+    if cfg.sweep.name != sweep_name:
+        cfg = cfg.replace({"sweep.name": sweep_name})
+    return cfg, space, paths
+
+
+def _point_latest(paths: SweepPaths) -> None:
+    link = paths.latest
+    tmp = paths.root / f".latest.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(paths.name)          # relative: the sweeps/ folder can move
+    os.replace(tmp, link)
+
+
+def _read_state(paths: SweepPaths) -> Dict[str, Any]:
+    return json.loads(paths.state.read_text()) if paths.state.is_file() else {}
+
+
+def _write_state(paths: SweepPaths, **kw) -> None:
+    state = {**_read_state(paths), **kw}
+    _write_text(paths.state, json.dumps(state, indent=2))
+
+
+def _history(result) -> List[Dict[str, Any]]:
+    """A trial's per-epoch metrics: from its newest checkpoint (the trial's own record, complete even when
+    the driver died before writing Tune's progress files), else from Tune's results."""
+    import torch
+    from .trial import STATE_FILE
+    if result.checkpoint is not None:
+        try:
+            with result.checkpoint.as_directory() as d:
+                state = torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=True)
+            return list(state["history"])
+        except Exception as e:  # noqa: BLE001 -- fall back to Tune's own record
+            log.warning("could not read %s: %s", result.checkpoint.path, e)
+    df = result.metrics_dataframe
+    return df.to_dict("records") if df is not None else []
+
+
+def leaderboard(results, metric: str, mode: str, space: SearchSpace, epochs: int) -> pd.DataFrame:
+    """One row per trial: its best epoch by the sweep metric, the params, status and epochs run."""
+    rows = []
+    for r in results:
+        hist = [h for h in _history(r) if isinstance(h.get(metric), (int, float))]
+        trial_id = (r.metrics or {}).get("trial_id") or Path(r.path).name.removeprefix("trial_")
+        row: Dict[str, Any] = {"trial_id": trial_id}
+        if hist:
+            pick = max if mode == "max" else min
+            best = pick(hist, key=lambda h: (-math.inf if math.isnan(h[metric]) else h[metric])
+                        if mode == "max" else (math.inf if math.isnan(h[metric]) else h[metric]))
+            row.update({metric: best[metric], "best_epoch": int(best["epoch"]),
+                        "epochs_run": int(max(h["epoch"] for h in hist))})
+            for k in ("auc", "ap", "f1", "recall", "precision", "threshold", "val_loss"):
+                if k in best and k != metric:
+                    row[k] = best[k]
+        else:
+            row.update({metric: math.nan, "best_epoch": 0, "epochs_run": 0})
+        row["status"] = "ERROR" if r.error else ("FINISHED" if row["epochs_run"] >= epochs else "STOPPED_EARLY")
+        row["error"] = (str(r.error).strip().splitlines() or [""])[-1][:200] if r.error else ""
+        for k, v in (r.config or {}).items():
+            row[f"param.{k}"] = v
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if len(df):
+        df = df.sort_values(metric, ascending=(mode == "min"), na_position="last").reset_index(drop=True)
+        df.insert(0, "rank", range(1, len(df) + 1))
+    return df
+
+
+def _best_config(board: pd.DataFrame, metric: str, space: SearchSpace) -> Optional[Dict[str, Any]]:
+    if not len(board) or pd.isna(board.iloc[0][metric]):
+        return None
+    top = board.iloc[0]
+    params = {k[len("param."):]: v for k, v in top.items() if k.startswith("param.") and not _isnan(v)}
+    params = {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
+    cfg = space.config_for(params).to_dict()
+    cfg.pop("search", None)
+    return cfg
+
+
+def _isnan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: bool = False,
+              address: Optional[str] = None, tracking_uri: Optional[str] = None,
+              echo: Callable[[str], None] = print) -> SweepOutcome:
+    """Run (or resume) the sweep to the end; write the leaderboard, best.yaml and the MLflow records."""
+    t0 = time.time()
+    from .data import load_labelled
+    s = cfg.sweep
+
+    # 1. data first: every bad file is reported before a folder or a Ray process exists
+    data = load_labelled(cfg.data)
+    counts = data.class_counts()
+    echo(f"data: {len(data)} images ({counts[0]} real, {counts[1]} fake) at {cfg.data.image_size} px")
+
+    # 2. the sweep folder, its spec and the tracking store
+    paths.dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        _write_text(paths.spec, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    _point_latest(paths)
+    from .tracking import SweepTracker, TrackingCallback, default_tracking_uri
+    for noisy in ("mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    state = _read_state(paths)
+    uri = tracking_uri or state.get("tracking_uri") or default_tracking_uri(paths.root)
+    tracker = SweepTracker(uri, s.name, artifact_root=paths.root / "mlartifacts")
+    parent = tracker.start_parent(s.name, _flat(cfg.to_dict()), run_id=state.get("parent_run_id"))
+    _write_state(paths, tracking_uri=uri, parent_run_id=parent, experiment=s.name, status="RUNNING")
+    tracker.log_parent_artifact(paths.spec)
+
+    # 3. Ray, the searcher, the scheduler
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")   # snapshot often: a kill -9 loses little
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # we snapshot on purpose every second; Ray's warning about it would repeat all sweep long
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    import optuna
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from .searcher import ResumableOptunaSearch
+    from .progress import ProgressCallback, trial_name
+    from .trial import run_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+             logging_level=logging.WARNING, configure_logging=True)
+    # a failed trial is reported in one line by ProgressCallback, with its error in MLflow and the
+    # leaderboard; Tune's own multi-line tracebacks would bury the progress display
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
+    try:
+        # trials MLflow saw finish are never trained again, even if Tune's last snapshot predates that
+        done = tracker.finished_trials() if resume else set()
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, data=data, space=space, metric=s.metric,
+                                 min_precision=s.min_precision, skip_trials=done),
+            {"cpu": s.resources_per_trial.cpu, "gpu": s.resources_per_trial.gpu})
+        callbacks = [TrackingCallback(tracker, {}),
+                     ProgressCallback(s.metric, s.mode, s.num_samples, cfg.train.epochs, done)]
+        if resume and (paths.tune_dir / "tuner.pkl").is_file():
+            echo(f"resuming sweep {s.name} from {paths.tune_dir}")
+            tuner = tune.Tuner.restore(str(paths.tune_dir.resolve()), trainable=trainable,
+                                       resume_unfinished=True, resume_errored=True)
+            # fresh callbacks (the pickled ones hold the previous driver's counters)
+            tuner._local_tuner.get_run_config().callbacks = callbacks
+        else:
+            storage = optuna.storages.RDBStorage(f"sqlite:///{paths.optuna_db.resolve()}")
+            searcher = ResumableOptunaSearch(space.define_by_run(), metric=s.metric, mode=s.mode, seed=s.seed,
+                                    study_name=s.name, storage=storage)
+            if s.scheduler.name == "asha":
+                scheduler = ASHAScheduler(time_attr="training_iteration", metric=s.metric, mode=s.mode,
+                                          max_t=cfg.train.epochs, grace_period=min(s.scheduler.grace_period, cfg.train.epochs),
+                                          reduction_factor=s.scheduler.reduction_factor)
+            else:
+                scheduler = FIFOScheduler()
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    search_alg=searcher, scheduler=scheduler, num_samples=s.num_samples,
+                    max_concurrent_trials=s.max_concurrent_trials or None, time_budget_s=s.time_budget_s,
+                    reuse_actors=s.reuse_actors,
+                    trial_name_creator=lambda t: trial_name(t.trial_id),
+                    trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
+                run_config=tune.RunConfig(
+                    name="tune", storage_path=str(paths.dir.resolve()), callbacks=callbacks, verbose=0,
+                    failure_config=tune.FailureConfig(max_failures=s.max_failures),
+                    # 2, not 1: the newest snapshot may still name the previous checkpoint after a kill -9
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
+            )
+        results = tuner.fit()
+    finally:
+        ray.shutdown()
+
+    # 4. the leaderboard, best.yaml, and the parent run's artifacts
+    board = leaderboard(results, s.metric, s.mode, space, cfg.train.epochs)
+    _write_text(paths.leaderboard, board.to_csv(index=False))
+    best = _best_config(board, s.metric, space)
+    if best is not None:
+        header = f"# best trial {board.iloc[0]['trial_id']} of sweep {s.name}: {s.metric} {board.iloc[0][s.metric]:.4f}\n"
+        _write_text(paths.best, header + yaml.safe_dump(best, sort_keys=False))
+    tracker.close_dangling(keep={str(t) for t in board["trial_id"]} if len(board) else ())
+    tracker.log_parent_artifact(paths.leaderboard)
+    if best is not None:
+        tracker.log_parent_artifact(paths.best)
+        tracker.log_parent_metrics({f"best_{s.metric}": float(board.iloc[0][s.metric])})
+    tracker.end_parent("FINISHED")
+    wall = time.time() - t0
+    _write_state(paths, status="FINISHED", wall_s=wall)
+    return SweepOutcome(paths, board, best, wall, parent)
+
+
+def _flat(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and k != "search":
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out

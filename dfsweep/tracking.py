@@ -1,0 +1,196 @@
+"""MLflow, and only here: one experiment per sweep, a parent run, a nested child run per trial.
+
+All logging happens on the driver (a Tune callback), so trials need no tracking access of their own and
+every run's status follows Tune's: a trial stopped by ASHA is FINISHED, one that raised is FAILED, one
+that died with the driver is KILLED on the next start.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+from ray import tune
+
+__all__ = ["SweepTracker", "TrackingCallback", "default_tracking_uri", "TRIAL_TAG"]
+
+log = logging.getLogger("dfsweep.tracking")
+
+TRIAL_TAG = "dfsweep.trial_id"
+PARENT_TAG = "mlflow.parentRunId"
+SWEEP_TAG = "dfsweep.sweep"
+
+
+def default_tracking_uri(sweeps_dir: Path) -> str:
+    """A SQLite store under sweeps/, so a fresh machine needs no server (MLFLOW_TRACKING_URI wins)."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{(Path(sweeps_dir) / 'mlflow.db').resolve()}"
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+    return MlflowClient(tracking_uri=uri)
+
+
+def _params(d: Mapping[str, Any]) -> Dict[str, str]:
+    return {str(k)[:250]: str(v)[:6000] for k, v in d.items()}
+
+
+class SweepTracker:
+    """The parent run of a sweep and its children, through MlflowClient (explicit run ids, no global state)."""
+
+    def __init__(self, tracking_uri: str, experiment: str, artifact_root: Optional[Path] = None):
+        self.uri = tracking_uri
+        self._client = None
+        exp = self.client.get_experiment_by_name(experiment)
+        if exp is None:
+            location = None
+            if artifact_root is not None and tracking_uri.startswith("sqlite:"):
+                location = (Path(artifact_root) / experiment).resolve().as_uri()
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+        else:
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+            self.experiment_id = exp.experiment_id
+        self.experiment = experiment
+        self.parent_id: Optional[str] = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = _client(self.uri)
+        return self._client
+
+    def __getstate__(self):  # Tune pickles callbacks into its experiment state; clients reconnect lazily
+        state = self.__dict__.copy()
+        state["_client"] = None
+        return state
+
+    # -- parent ---------------------------------------------------------------------------------
+    def start_parent(self, name: str, params: Mapping[str, Any], run_id: Optional[str] = None) -> str:
+        if run_id:
+            self.parent_id = run_id
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        run = self.client.create_run(self.experiment_id, run_name=name, tags={SWEEP_TAG: name})
+        self.parent_id = run.info.run_id
+        self.client.log_batch(self.parent_id, params=[self._param(k, v) for k, v in _params(params).items()])
+        return self.parent_id
+
+    def log_parent_artifact(self, path: Path, artifact_path: Optional[str] = None) -> None:
+        self.client.log_artifact(self.parent_id, str(path), artifact_path)
+
+    def log_parent_metrics(self, metrics: Mapping[str, float]) -> None:
+        self._log_metrics(self.parent_id, metrics, step=0)
+
+    def end_parent(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.parent_id, status=status)
+
+    # -- children -------------------------------------------------------------------------------
+    def children(self) -> List[Any]:
+        return self.client.search_runs([self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_id}'",
+                                       max_results=10000)
+
+    def child_for(self, trial_id: str, run_name: str, params: Mapping[str, Any]) -> str:
+        """The child run of `trial_id`: the existing one after a resume, else a new nested run."""
+        for r in self.children():
+            if r.data.tags.get(TRIAL_TAG) == trial_id:
+                self.client.update_run(r.info.run_id, status="RUNNING")
+                return r.info.run_id
+        run = self.client.create_run(self.experiment_id, run_name=run_name,
+                                     tags={PARENT_TAG: self.parent_id, TRIAL_TAG: trial_id, SWEEP_TAG: self.experiment})
+        self.client.log_batch(run.info.run_id, params=[self._param(k, v) for k, v in _params(params).items()])
+        return run.info.run_id
+
+    def finished_trials(self) -> set:
+        """Trial ids whose child run ended FINISHED (the driver saw them complete)."""
+        return {r.data.tags.get(TRIAL_TAG) for r in self.children() if r.info.status == "FINISHED"}
+
+    def log_epoch(self, run_id: str, metrics: Mapping[str, Any], step: int) -> None:
+        self._log_metrics(run_id, metrics, step)
+
+    def end_child(self, run_id: str, status: str, error: Optional[str] = None) -> None:
+        if error:
+            self.client.set_tag(run_id, "error", error[:5000])
+        self.client.set_terminated(run_id, status=status)
+
+    def close_dangling(self, keep: Iterable[str] = ()) -> int:
+        """Children left RUNNING (their driver died) -> KILLED; children of trials Tune no longer knows
+        (created after the last experiment snapshot, re-sampled on resume) are deleted: no duplicates."""
+        keep = set(keep)
+        n = 0
+        for r in self.children():
+            tid = r.data.tags.get(TRIAL_TAG)
+            if keep and tid not in keep:
+                self.client.set_terminated(r.info.run_id, status="KILLED")
+                self.client.delete_run(r.info.run_id)
+                n += 1
+            elif r.info.status == "RUNNING":
+                self.client.set_terminated(r.info.run_id, status="KILLED")
+                n += 1
+        return n
+
+    # -- helpers --------------------------------------------------------------------------------
+    @staticmethod
+    def _param(k, v):
+        from mlflow.entities import Param
+        return Param(k, v)
+
+    def _log_metrics(self, run_id: str, metrics: Mapping[str, Any], step: int) -> None:
+        import time
+        from mlflow.entities import Metric
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()
+                 if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(float(v))]
+        if batch:
+            self.client.log_batch(run_id, metrics=batch)
+
+
+# Tune bookkeeping that is not a metric worth a chart
+_SKIP = {"training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "pid", "time_since_restore",
+         "iterations_since_restore", "done", "epoch", "checkpoint_dir_name", "should_checkpoint"}
+
+
+class TrackingCallback(tune.Callback):
+    """Mirrors Tune's trial lifecycle into MLflow child runs. Never raises: an exception in a Tune
+    callback aborts the whole sweep, and losing a log line is better than losing the sweep."""
+
+    def __init__(self, tracker: SweepTracker, trial_names: Dict[str, str]):
+        self.tracker = tracker
+        self.trial_names = trial_names        # trial_id -> short display name (shared with progress)
+        self.runs: Dict[str, str] = {}
+
+    def _safe(self, what: str, fn, *a) -> None:
+        try:
+            fn(*a)
+        except Exception as e:  # noqa: BLE001 -- see class docstring
+            log.warning("mlflow: %s failed: %s", what, e)
+
+    def _run_id(self, trial) -> str:
+        if trial.trial_id not in self.runs:
+            name = self.trial_names.get(trial.trial_id, trial.trial_id)
+            self.runs[trial.trial_id] = self.tracker.child_for(trial.trial_id, name, trial.config)
+        return self.runs[trial.trial_id]
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._safe("start", self._run_id, trial)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        metrics = {k: v for k, v in result.items() if k not in _SKIP}
+        step = int(result.get("epoch", result.get("training_iteration", 0)))
+        self._safe("log", lambda: self.tracker.log_epoch(self._run_id(trial), metrics, step))
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._safe("finish", lambda: self.tracker.end_child(self._run_id(trial), "FINISHED"))
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        def fail():
+            err = None
+            if trial.error_file and Path(trial.error_file).is_file():
+                err = Path(trial.error_file).read_text()[-5000:]
+            self.tracker.end_child(self._run_id(trial), "FAILED", err)
+        self._safe("fail", fail)

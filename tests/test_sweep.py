@@ -1,0 +1,171 @@
+"""End-to-end sweeps with real Ray, Optuna and MLflow (SQLite) on tiny real image folders."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tinydata import write_tiny_set
+
+pytestmark = pytest.mark.slow
+
+EXE = str(Path(sys.executable).parent / "dfsweep")
+
+
+def _space(tmp_path, data, **sweep):
+    cfg = {
+        "data": {"train": str(data), "image_size": 64, "cache_dir": str(tmp_path / "cache")},
+        "model": {"name": "deepfakenet", "width": 0.25},
+        "train": {"epochs": 2, "batch_size": 8, "lr": 1e-3},
+        "sweep": {"num_samples": 4, "max_concurrent_trials": 2, "metric": "auc", "seed": 3,
+                  "scheduler": {"name": "fifo"}, **sweep},
+        "search": {
+            "train.lr": {"float": [1e-4, 3e-3], "log": True},
+            "augment.preset": {"choice": ["seed", "none"]},
+            "augment.blur_p": {"float": [0.0, 0.5], "when": {"augment.preset": "seed"}},
+        },
+    }
+    p = tmp_path / "space.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def _dfsweep(args, cwd, timeout=600, **kw):
+    return subprocess.run([EXE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def _mlflow_runs(cwd):
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(f"sqlite:///{Path(cwd, 'sweeps', 'mlflow.db')}")
+    runs = []
+    for e in client.search_experiments():
+        runs += client.search_runs([e.experiment_id], max_results=1000)
+    return client, runs
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    return write_tiny_set(tmp_path / "data", n_real=40, n_fake=12)
+
+
+def test_sweep_end_to_end(tmp_path, tiny):
+    space = _space(tmp_path, tiny)
+    r = _dfsweep(["run", str(space), "--name", "e2e"], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "leaderboard:" in r.stdout and "started" in r.stdout
+    sweep = tmp_path / "sweeps" / "e2e"
+    assert (tmp_path / "sweeps" / "latest").resolve() == sweep.resolve()
+    board = pd.read_csv(sweep / "leaderboard.csv")
+    assert len(board) == 4 and (board["status"] == "FINISHED").all()
+    assert list(board["auc"]) == sorted(board["auc"], reverse=True)
+    best = yaml.safe_load((sweep / "best.yaml").read_text())
+    assert best["train"]["lr"] == pytest.approx(board.iloc[0]["param.train.lr"])
+    client, runs = _mlflow_runs(tmp_path)
+    parents = [x for x in runs if "mlflow.parentRunId" not in x.data.tags]
+    children = [x for x in runs if x.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert len(parents) == 1 and len(children) == 4
+    assert {c.info.status for c in children} == {"FINISHED"} and parents[0].info.status == "FINISHED"
+    for c in children:
+        hist = client.get_metric_history(c.info.run_id, "auc")
+        assert sorted(m.step for m in hist) == [1, 2]
+        assert "train.lr" in c.data.params
+
+
+def test_same_seed_same_sampled_configs(tmp_path, tiny):
+    space = _space(tmp_path, tiny, num_samples=3, max_concurrent_trials=1)
+    params = []
+    for name in ("a", "b"):
+        r = _dfsweep(["run", str(space), "--name", name, "--set", "train.epochs=1"], tmp_path)
+        assert r.returncode == 0, r.stderr[-3000:]
+        board = pd.read_csv(tmp_path / "sweeps" / name / "leaderboard.csv")
+        cols = sorted(c for c in board if c.startswith("param."))
+        params.append(sorted(map(tuple, board[cols].round(12).astype(str).values.tolist())))
+    assert params[0] == params[1]
+
+
+def test_failing_trial_does_not_stop_the_sweep(tmp_path, tiny):
+    space = _space(tmp_path, tiny, num_samples=4, max_concurrent_trials=2)
+    cfg = yaml.safe_load(space.read_text())
+    cfg["search"] = {"train.lr": {"choice": [1e-3, 1e25]}}   # 1e25 diverges: loss becomes NaN
+    cfg["train"]["epochs"] = 3
+    space.write_text(yaml.safe_dump(cfg))
+    r = _dfsweep(["run", str(space), "--name", "fail"], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    board = pd.read_csv(tmp_path / "sweeps" / "fail" / "leaderboard.csv")
+    assert len(board) == 4
+    failed = board[board["status"] == "ERROR"]
+    assert len(failed) >= 1 and (failed["param.train.lr"] == 1e25).all()
+    assert (board[board["status"] != "ERROR"]["param.train.lr"] == 1e-3).all()
+    _, runs = _mlflow_runs(tmp_path)
+    by_status = {}
+    for x in runs:
+        if "mlflow.parentRunId" in x.data.tags:
+            by_status.setdefault(x.info.status, []).append(x)
+    assert len(by_status.get("FAILED", [])) == len(failed)
+    assert all("loss became" in x.data.tags.get("error", "") for x in by_status["FAILED"])
+
+
+@pytest.mark.parametrize("search, needle", [
+    ({"train.lr": {"float": [1e-2, 1e-5]}}, "search.train.lr"),
+    ({"train.lr": {"float": [1e-5, 1e-2]}, "model.nme": {"choice": ["x"]}}, "model.nme"),
+    ({"model.name": {"choice": ["deepfakenet", "nope"]}}, "unknown model 'nope'"),
+])
+def test_invalid_space_exits_2_with_one_line_and_no_sweep_folder(tmp_path, tiny, search, needle):
+    space = _space(tmp_path, tiny)
+    cfg = yaml.safe_load(space.read_text())
+    cfg["search"] = search
+    space.write_text(yaml.safe_dump(cfg))
+    r = _dfsweep(["run", str(space)], tmp_path, timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dfsweep: error:") and needle in lines[0], r.stderr
+    assert not (tmp_path / "sweeps").exists() or not any(p.name != "cache" for p in (tmp_path / "sweeps").iterdir())
+
+
+def _trial(line: str) -> str:
+    """The trial name in a progress line `[   12s] <trial> ...`."""
+    return line.split("] ", 1)[1].split()[0]
+
+
+def test_kill_9_then_resume_loses_and_repeats_nothing(tmp_path, tiny):
+    space = _space(tmp_path, tiny, num_samples=6, max_concurrent_trials=2)
+    cfg = yaml.safe_load(space.read_text())
+    cfg["train"]["epochs"] = 12
+    space.write_text(yaml.safe_dump(cfg))
+    log1 = tmp_path / "run1.log"
+    with open(log1, "w") as out:
+        # own process group: the kill takes the driver and the Ray processes it started, like a crash
+        proc = subprocess.Popen([EXE, "run", str(space), "--name", "k9"], cwd=tmp_path, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 300
+    finished_before = []
+    while time.time() < deadline and proc.poll() is None:
+        finished_before = [_trial(l) for l in log1.read_text().splitlines() if " finished [" in l]
+        if len(finished_before) >= 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the sweep ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(finished_before) >= 2
+
+    r = _dfsweep(["run", str(space), "--resume"], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    restarted = [_trial(l) for l in r.stdout.splitlines() if " started: " in l or " epoch " in l or " resumed " in l]
+    assert not set(restarted) & set(finished_before), (restarted, finished_before)
+
+    board = pd.read_csv(tmp_path / "sweeps" / "k9" / "leaderboard.csv")
+    assert len(board) == 6 and (board["status"] == "FINISHED").all()
+    assert board["trial_id"].is_unique
+    _, runs = _mlflow_runs(tmp_path)
+    children = [x for x in runs if "mlflow.parentRunId" in x.data.tags]
+    trial_ids = [x.data.tags["dfsweep.trial_id"] for x in children]
+    assert sorted(trial_ids) == sorted(board["trial_id"].astype(str))      # one run per trial, no duplicates
+    assert {x.info.status for x in children} == {"FINISHED"}
+    parents = [x for x in runs if "mlflow.parentRunId" not in x.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
