@@ -97,3 +97,33 @@ def test_console_script_end_to_end_on_demo_data(tmp_path):
     assert "epoch 1/1" in r.stdout
     assert (tmp_path / "sweeps" / "train" / "deepfakenet" / "model.pth").is_file()
     assert (tmp_path / "sweeps" / "cache").is_dir()
+
+
+@pytest.mark.parametrize("search, needle", [
+    ({"train.lr": {"float": [1e-2, 1e-5]}}, "search.train.lr"),
+    ({"train.lr": {"float": [1e-5, 1e-2]}, "model.nme": {"choice": ["x"]}}, "model.nme"),
+    ({"model.name": {"choice": ["deepfakenet", "nope"]}}, "unknown model 'nope'"),
+    ({"w": {"key": "model.width", "int": [8, 16], "when": {"model.name": "hrnett"}},
+      "model.name": {"choice": ["deepfakenet", "hrnet"]}}, "has no choice 'hrnett'"),
+])
+def test_run_rejects_invalid_space_before_anything_starts(tmp_path, tiny_set, search, needle, capsys, monkeypatch):
+    import yaml
+    monkeypatch.chdir(tmp_path)
+    cfg = write_config(tmp_path / "s.yaml", tiny_set, tmp_path / "cache")
+    raw = yaml.safe_load(cfg.read_text())
+    raw["search"] = search
+    cfg.write_text(yaml.safe_dump(raw))
+    code, _, err = _run(["run", str(cfg)], capsys)
+    _one_error_line(code, err, needle)
+    assert not (tmp_path / "sweeps").exists()
+
+
+def test_run_unknown_set_key_and_missing_search(tmp_path, tiny_config, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(["run", str(tiny_config), "--set", "sweep.num_sampels=3"], capsys)
+    _one_error_line(code, err, "sweep.num_sampels: unknown key")
+    code, _, err = _run(["run", str(tiny_config)], capsys)
+    _one_error_line(code, err, "no `search:` section")
+    code, _, err = _run(["run", str(tiny_config), "--resume"], capsys)
+    _one_error_line(code, err, "no sweep to resume")
+    assert not (tmp_path / "sweeps").exists()

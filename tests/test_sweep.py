@@ -110,23 +110,6 @@ def test_failing_trial_does_not_stop_the_sweep(tmp_path, tiny):
     assert all("loss became" in x.data.tags.get("error", "") for x in by_status["FAILED"])
 
 
-@pytest.mark.parametrize("search, needle", [
-    ({"train.lr": {"float": [1e-2, 1e-5]}}, "search.train.lr"),
-    ({"train.lr": {"float": [1e-5, 1e-2]}, "model.nme": {"choice": ["x"]}}, "model.nme"),
-    ({"model.name": {"choice": ["deepfakenet", "nope"]}}, "unknown model 'nope'"),
-])
-def test_invalid_space_exits_2_with_one_line_and_no_sweep_folder(tmp_path, tiny, search, needle):
-    space = _space(tmp_path, tiny)
-    cfg = yaml.safe_load(space.read_text())
-    cfg["search"] = search
-    space.write_text(yaml.safe_dump(cfg))
-    r = _dfsweep(["run", str(space)], tmp_path, timeout=120)
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("dfsweep: error:") and needle in lines[0], r.stderr
-    assert not (tmp_path / "sweeps").exists() or not any(p.name != "cache" for p in (tmp_path / "sweeps").iterdir())
-
-
 def _trial(line: str) -> str:
     """The trial name in a progress line `[   12s] <trial> ...`."""
     return line.split("] ", 1)[1].split()[0]
