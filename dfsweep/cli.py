@@ -45,6 +45,42 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_finalize(args) -> int:
+    """Retrain the sweep's best config (stage 1, 88/12), pick the threshold, fine-tune on all data (stage 2),
+    write best_model.pth, best_model_finetuned.pth and submission.csv."""
+    from .finalize import finalize
+    finalize(args.sweep, data=args.data, test=args.test, out=args.out, sets=args.set)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    """Score a labelled set (real/+fake/ folders or images + labels.csv) with a checkpoint at its threshold."""
+    import json
+    from .predict import evaluate_checkpoint
+    m = evaluate_checkpoint(args.model, args.data, tta_flip=args.tta)
+    if args.json:
+        print(json.dumps(m))
+    else:
+        c = m["confusion"]
+        print(f"{m['data']}: {m['n']} images ({m['n_real']} real, {m['n_fake']} fake)")
+        print(f"auc {m['auc']:.4f}  ap {m['ap']:.4f}  at threshold {m['threshold']:.4f}: f1 {m['f1']:.4f}  "
+              f"fake-recall {m['recall']:.4f}  precision {m['precision']:.4f}")
+        print(f"confusion: tn {c['tn']}  fp {c['fp']}  fn {c['fn']}  tp {c['tp']}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    """Score image files or folders with a checkpoint: id, fake probability, label at its threshold."""
+    from .predict import predict_paths, write_csv
+    df = predict_paths(args.model, args.paths, tta_flip=args.tta)
+    if args.out:
+        write_csv(df, args.out)
+        print(f"wrote {len(df)} predictions to {args.out}")
+    else:
+        print(df.to_csv(index=False), end="")
+    return 0
+
+
 def cmd_ui(args) -> int:
     """Start the MLflow UI over the sweeps' tracking store (127.0.0.1 unless --host), print its address."""
     from .ui import serve_ui
@@ -86,6 +122,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or "
                     "sqlite under sweeps/)")
     sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. sweep.num_samples=4")
+
+    sp = add("finalize", cmd_finalize)
+    sp.add_argument("sweep", nargs="?", default=None, help="sweep folder or name (default sweeps/latest)")
+    sp.add_argument("--data", help="training data (default: the sweep's)")
+    sp.add_argument("--test", help="test image folder for submission.csv (default: data.test)")
+    sp.add_argument("--out", help="output folder (default <sweep>/final)")
+    sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. finalize.epochs=10")
+
+    sp = add("evaluate", cmd_evaluate)
+    sp.add_argument("model", help="a dfsweep checkpoint (.pth)")
+    sp.add_argument("data", help="labelled folder: real/ + fake/, or images + labels.csv")
+    sp.add_argument("--json", action="store_true", help="one JSON object on one line")
+    sp.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")
+
+    sp = add("predict", cmd_predict)
+    sp.add_argument("model", help="a dfsweep checkpoint (.pth)")
+    sp.add_argument("paths", nargs="+", help="image files or folders")
+    sp.add_argument("--out", help="CSV to write (default: print)")
+    sp.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")
 
     sp = add("ui", cmd_ui)
     sp.add_argument("--port", type=int, default=5000)

@@ -13,7 +13,7 @@ from .errors import DfsweepError
 
 __all__ = [
     "Config", "DataConfig", "ModelConfig", "LossConfig", "AugmentConfig", "TrainConfig", "SweepConfig",
-    "SchedulerConfig", "ResourcesConfig",
+    "SchedulerConfig", "ResourcesConfig", "FinalizeConfig", "SubmissionConfig",
     "load_config", "config_from_dict", "apply_overrides", "parse_set",
 ]
 
@@ -186,6 +186,41 @@ class SweepConfig:
 
 
 @dataclass(frozen=True)
+class FinalizeConfig:
+    epochs: int = 20                     # stage 1: the best config from scratch on an 88/12 split
+    val_fraction: float = 0.12
+    finetune_epochs: int = 5             # stage 2: stage 1's weights on 100% of the data
+    finetune_lr: float = 5e-5
+    min_precision: Optional[float] = None  # threshold rule: None -> max F1 (ties -> recall); p -> max recall at precision >= p
+    tta_flip: bool = False               # average the prediction of the image and its mirror
+    register_model: bool = True          # MLflow model registry, under the sweep's name
+
+    def __post_init__(self):
+        _check(self.epochs >= 1, "finalize.epochs", f"must be >= 1, got {self.epochs}")
+        _check(0 < self.val_fraction < 1, "finalize.val_fraction", "must be in (0, 1)")
+        _check(self.finetune_epochs >= 0, "finalize.finetune_epochs", "must be >= 0")
+        _check(self.finetune_lr > 0, "finalize.finetune_lr", "must be > 0")
+        _check(self.min_precision is None or 0 < self.min_precision <= 1, "finalize.min_precision",
+               "must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class SubmissionConfig:
+    id_column: str = "id"
+    label_column: str = "label"
+    fake_label: str = "1"                # written as-is; "1"/"0" by default, e.g. fake/real
+    real_label: str = "0"
+    probability_column: Optional[str] = None   # e.g. "probability" to add the fake probability
+    filename: str = "submission.csv"
+
+    def __post_init__(self):
+        _check(self.fake_label != self.real_label, "submission.fake_label", "must differ from real_label")
+        _check(self.id_column != self.label_column, "submission.id_column", "must differ from label_column")
+        _check("/" not in self.filename and self.filename not in ("", ".", ".."), "submission.filename",
+               "must be a plain file name")
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -194,6 +229,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     search: Mapping[str, Any] = field(default_factory=dict)   # validated by dfsweep.space
+    finalize: FinalizeConfig = field(default_factory=FinalizeConfig)
+    submission: SubmissionConfig = field(default_factory=SubmissionConfig)
 
     def to_dict(self) -> Dict[str, Any]:
         out = {}
@@ -217,7 +254,7 @@ class Config:
 
 _SECTION_CLASSES = {
     "data": DataConfig, "model": ModelConfig, "loss": LossConfig, "augment": AugmentConfig, "train": TrainConfig,
-    "sweep": SweepConfig, "search": dict,
+    "sweep": SweepConfig, "search": dict, "finalize": FinalizeConfig, "submission": SubmissionConfig,
 }
 
 

@@ -110,6 +110,7 @@ def prepare_sweep(space_yaml: str, sets: List[str], data: Optional[str], name: O
         raise DfsweepError(f"sweep {sweep_name!r} exists in {root}: add --resume to continue it, or pick --name")
     if cfg.sweep.name != sweep_name:
         cfg = cfg.replace({"sweep.name": sweep_name})
+        space = parse_space(cfg)  # the space's base config carries the name into best.yaml
     return cfg, space, paths
 
 

@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from ray import tune
 
-__all__ = ["SweepTracker", "TrackingCallback", "default_tracking_uri", "TRIAL_TAG"]
+__all__ = ["SweepTracker", "TrackingCallback", "FinalizeTracker", "default_tracking_uri", "TRIAL_TAG"]
 
 log = logging.getLogger("dfsweep.tracking")
 
@@ -141,13 +141,18 @@ class SweepTracker:
         return Param(k, v)
 
     def _log_metrics(self, run_id: str, metrics: Mapping[str, Any], step: int) -> None:
-        import time
-        from mlflow.entities import Metric
-        now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()
-                 if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(float(v))]
-        if batch:
-            self.client.log_batch(run_id, metrics=batch)
+        _log_metrics(self.client, run_id, metrics, step)
+
+
+def _log_metrics(client, run_id: str, metrics: Mapping[str, Any], step: int) -> None:
+    """Numbers only (NaN dropped: MLflow charts choke on it), one batch."""
+    import time
+    from mlflow.entities import Metric
+    now = int(time.time() * 1000)
+    batch = [Metric(k, float(v), now, step) for k, v in metrics.items()
+             if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(float(v))]
+    if batch:
+        client.log_batch(run_id, metrics=batch)
 
 
 # Tune bookkeeping that is not a metric worth a chart
@@ -194,3 +199,51 @@ class TrackingCallback(tune.Callback):
                 err = Path(trial.error_file).read_text()[-5000:]
             self.tracker.end_child(self._run_id(trial), "FAILED", err)
         self._safe("fail", fail)
+
+
+class FinalizeTracker:
+    """The `finalize` run, nested under the sweep's parent run; registers the fine-tuned model."""
+
+    def __init__(self, tracking_uri: str, experiment: str, parent_run_id: Optional[str]):
+        self.client = _client(tracking_uri)
+        exp = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
+        tags = {SWEEP_TAG: experiment, "dfsweep.stage": "finalize"}
+        if parent_run_id:
+            tags[PARENT_TAG] = parent_run_id
+        self.run_id = self.client.create_run(self.experiment_id, run_name="finalize", tags=tags).info.run_id
+        self.experiment = experiment
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self.client.log_batch(self.run_id, params=[SweepTracker._param(k, v) for k, v in _params(params).items()])
+
+    def log_curve(self, history: List[Mapping[str, Any]], prefix: str = "") -> None:
+        import time
+        from mlflow.entities import Metric
+        now = int(time.time() * 1000)
+        batch = [Metric(f"{prefix}{k}", float(v), now, int(h["epoch"])) for h in history for k, v in h.items()
+                 if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool)
+                 and not math.isnan(float(v))]
+        for i in range(0, len(batch), 900):  # MLflow caps a batch at 1000 entries
+            self.client.log_batch(self.run_id, metrics=batch[i:i + 900])
+
+    def log_metrics(self, metrics: Mapping[str, Any]) -> None:
+        _log_metrics(self.client, self.run_id, metrics, 0)
+
+    def log_artifact(self, path: Path, artifact_path: Optional[str] = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def register(self, name: str, artifact_path: str, tags: Mapping[str, Any]) -> int:
+        """A new version of registered model `name` whose source is this run's `artifact_path`."""
+        from mlflow.exceptions import MlflowException
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException:
+            pass  # exists
+        run = self.client.get_run(self.run_id)
+        mv = self.client.create_model_version(name, source=f"{run.info.artifact_uri}/{artifact_path}",
+                                              run_id=self.run_id, tags={k: str(v) for k, v in tags.items()})
+        return int(mv.version)
+
+    def end(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status=status)

@@ -70,7 +70,10 @@ def load_labelled(cfg: DataConfig, path: Optional[str | os.PathLike] = None) -> 
 
 
 def load_unlabelled(path: str | os.PathLike, cfg: DataConfig) -> DecodedSet:
-    """Images directly in `path` (a test set), decoded; labels and groups are None."""
+    """Images directly in `path` (a test set; `demo` = the demo test images), decoded; no labels or groups."""
+    if str(path) == "demo":
+        from .demo import ensure_demo
+        path = ensure_demo(cfg.cache_dir, split="test")
     root = Path(path).expanduser().absolute()
     data = _decode(list_unlabelled(root), cfg)
     if len(data) == 0:

@@ -318,13 +318,20 @@ def generate_demo(out_dir, n_real: int = 1500, n_fake: int = 300, size: int = 12
     return out
 
 
-def ensure_demo(cache_dir) -> Path:
-    """Return `<cache_dir>/demo-v1`, generating the default demo set there first if it is missing."""
-    out = Path(cache_dir) / DEMO_VERSION
+# the held-out demo test set: other identities (another seed), same 5:1 mix, labels.csv beside the images
+_TEST_SET = {"n_real": 250, "n_fake": 50, "seed": 1}
+
+
+def ensure_demo(cache_dir, split: str = "train") -> Path:
+    """Return `<cache_dir>/demo-v1` (split "train") or `<cache_dir>/demo-v1-test` (split "test", 300
+    images of other identities), generating the set there first if it is missing."""
+    if split not in ("train", "test"):
+        raise ValueError(f"demo split must be train or test, got {split!r}")
+    out = Path(cache_dir) / (DEMO_VERSION if split == "train" else f"{DEMO_VERSION}-test")
     if (out / "labels.csv").is_file():
         return out
     try:
-        return generate_demo(out)
+        return generate_demo(out, **(_TEST_SET if split == "test" else {}))
     except (DfsweepError, OSError):
         # Another process may have finished the same set first: that one is as good as ours.
         if (out / "labels.csv").is_file():

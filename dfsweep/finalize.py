@@ -1,0 +1,157 @@
+"""`dfsweep finalize`: best trial -> stage 1 -> threshold -> stage 2 -> artifacts + submission.csv.
+
+out/ (default <sweep>/final/)
+  best_model.pth            stage 1: the best config from scratch on a stratified, group-aware 88/12 split,
+                            best epoch by the sweep's metric, with the threshold chosen on its validation
+  best_model_finetuned.pth  stage 2: stage 1's weights fine-tuned on 100% of the data at a lower LR,
+                            carrying stage 1's threshold
+  submission.csv            one row per test image (written atomically)
+  pr_curve.png, confusion_matrix.png, finalize.json
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+
+from .checkpoint import atomic_write_bytes, save_checkpoint
+from .config import Config, apply_overrides, config_from_dict, read_yaml
+from .data import load_labelled, load_unlabelled, split_indices
+from .errors import DfsweepError
+from .metrics import choose_threshold
+from .predict import write_csv
+from .report import format_epoch
+from .sweep import resolve_sweep_dir
+from .train import fit, images_to_tensor, predict_scores
+
+__all__ = ["finalize", "finalize_config", "submission_frame"]
+
+
+def finalize_config(sweep_dir: Path, sets: List[str], data: Optional[str], test: Optional[str]) -> Config:
+    """best.yaml (the winner, with the sweep's finalize/submission sections) + --set/--data/--test."""
+    best = sweep_dir / "best.yaml"
+    if not best.is_file():
+        raise DfsweepError(f"{sweep_dir}: no best.yaml (the sweep has no successful trial yet)")
+    raw = read_yaml(best)
+    raw.pop("search", None)
+    extra = list(sets) + ([f"data.train={data}"] if data else []) + ([f"data.test={test}"] if test else [])
+    try:
+        cfg = config_from_dict(apply_overrides(raw, extra))
+    except DfsweepError as e:
+        raise DfsweepError(f"{best}: {e}") from None
+    if not cfg.data.test:
+        raise DfsweepError("no test folder: give --test PATH (or data.test in the sweep YAML)")
+    return cfg
+
+
+def submission_frame(ids: List[str], probs: np.ndarray, threshold: float, cfg: Config) -> pd.DataFrame:
+    s = cfg.submission
+    labels = np.where(probs >= threshold, s.fake_label, s.real_label)
+    df = pd.DataFrame({s.id_column: ids, s.label_column: labels})
+    if s.probability_column:
+        df[s.probability_column] = probs
+    return df
+
+
+def finalize(sweep: Optional[str] = None, *, data: Optional[str] = None, test: Optional[str] = None,
+             out: Optional[str] = None, sets: List[str] = (), echo: Callable[[str], None] = print) -> Dict[str, Any]:
+    t0 = time.time()
+    sweep_dir = resolve_sweep_dir(sweep)
+    cfg = finalize_config(sweep_dir, list(sets), data, test)
+    f, s = cfg.finalize, cfg.sweep
+    out_dir = Path(out) if out else sweep_dir / "final"
+
+    # 1. every input validated before any output: training data, test images
+    train_set = load_labelled(cfg.data)
+    test_set = load_unlabelled(cfg.data.test, cfg.data)
+    counts = train_set.class_counts()
+    echo(f"finalize {sweep_dir.name}: {cfg.model.name}, {len(train_set)} training images ({counts[0]} real, "
+         f"{counts[1]} fake), {len(test_set)} test images")
+
+    # 2. stage 1: from scratch on the split, best epoch by the sweep's metric
+    min_p = s.min_precision if s.metric == "recall_at_precision" else None
+    cfg1 = cfg.replace({"train.epochs": f.epochs, "data.val_fraction": f.val_fraction})
+    tr, va = split_indices(train_set.labels, train_set.groups, f.val_fraction, cfg.train.seed)
+    echo(f"stage 1: {f.epochs} epochs on {len(tr)} images, validating on {len(va)}")
+    r1 = fit(cfg1, train_set, train_idx=tr, val_idx=va, select=s.metric, min_precision=min_p,
+             on_epoch=lambda m, _: echo("  " + format_epoch(m, f.epochs)))
+
+    # 3. threshold on stage 1's validation predictions (best epoch)
+    thr = choose_threshold(r1.val_labels, r1.val_scores, f.min_precision)
+    rule = f"max recall at precision >= {f.min_precision}" if f.min_precision else "max F1, ties -> higher recall"
+    echo(f"threshold {thr['threshold']:.4f} ({rule}): f1 {thr['f1']:.3f} recall {thr['recall']:.3f} "
+         f"precision {thr['precision']:.3f} at epoch {r1.best_epoch}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage1 = save_checkpoint(out_dir / "best_model.pth", r1.best_state, cfg1.to_dict(), thr["threshold"],
+                             r1.best_metrics, stage=1, epoch=r1.best_epoch)
+
+    # 4. stage 2: stage 1's weights on 100% of the data at the lower LR
+    cfg2 = cfg1.replace({"train.lr": f.finetune_lr, "train.epochs": max(f.finetune_epochs, 1)})
+    all_idx = np.arange(len(train_set))
+    if f.finetune_epochs > 0:
+        echo(f"stage 2: {f.finetune_epochs} epochs on all {len(all_idx)} images at lr {f.finetune_lr:g}")
+        r2 = fit(cfg2, train_set, train_idx=all_idx, val_idx=[], init_state=r1.best_state,
+                 on_epoch=lambda m, _: echo("  " + format_epoch(m, f.finetune_epochs)))
+        state2, hist2 = r2.best_state, r2.history
+    else:
+        state2, hist2 = r1.best_state, []
+    stage2 = save_checkpoint(out_dir / "best_model_finetuned.pth", state2, cfg2.to_dict(), thr["threshold"],
+                             {"stage1": r1.best_metrics}, stage=2, finetune_epochs=f.finetune_epochs)
+
+    # 5. predictions for the test images -> submission.csv (atomic)
+    from .predict import load_model
+    lm = load_model(stage2)
+    probs = predict_scores(lm.model, images_to_tensor(test_set.images), lm.cfg, lm.device, tta_flip=f.tta_flip)
+    sub = write_csv(submission_frame(test_set.ids, probs, thr["threshold"], cfg), out_dir / cfg.submission.filename)
+    n_fake = int((probs >= thr["threshold"]).sum())
+    echo(f"submission: {len(test_set)} rows, {n_fake} predicted fake -> {sub}")
+
+    # 6. figures, summary, MLflow
+    from .plots import confusion_png, pr_curve_png
+    pr = pr_curve_png(r1.val_labels, r1.val_scores, thr["threshold"], out_dir / "pr_curve.png")
+    cm = confusion_png(r1.val_labels, r1.val_scores, thr["threshold"], out_dir / "confusion_matrix.png")
+    summary = {"sweep": sweep_dir.name, "model": cfg.model.name, "threshold": thr, "stage1_best_epoch": r1.best_epoch,
+               "stage1_best": r1.best_metrics, "stage2_epochs": f.finetune_epochs, "test_images": len(test_set),
+               "predicted_fake": n_fake, "wall_s": time.time() - t0}
+    text = json.dumps(summary, indent=2, default=float).encode()
+    atomic_write_bytes(out_dir / "finalize.json", lambda fh: fh.write(text))
+    version = _track(sweep_dir, cfg, r1.history, hist2, thr, [stage1, stage2, sub, pr, cm, out_dir / "finalize.json"],
+                     echo)
+    summary["registered_version"] = version
+    echo(f"wrote {stage1}, {stage2}, {sub} in {time.time() - t0:.0f}s")
+    return summary
+
+
+def _track(sweep_dir: Path, cfg: Config, hist1, hist2, thr, files, echo) -> Optional[int]:
+    state_file = sweep_dir / "state.json"
+    if not state_file.is_file():
+        echo("mlflow: the sweep has no tracking state; finalize not logged")
+        return None
+    state = json.loads(state_file.read_text())
+    import logging
+    for noisy in ("mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from .tracking import FinalizeTracker
+    name = state.get("experiment") or cfg.sweep.name or sweep_dir.name
+    t = FinalizeTracker(state["tracking_uri"], name, state.get("parent_run_id"))
+    try:
+        from .sweep import _flat
+        t.log_params(_flat(cfg.to_dict()))
+        t.log_curve(hist1, "stage1_")
+        t.log_curve(hist2, "stage2_")
+        t.log_metrics({f"threshold_{k}": v for k, v in thr.items()})
+        for p in files:
+            t.log_artifact(Path(p), "model" if p.suffix == ".pth" else None)
+        version = None
+        if cfg.finalize.register_model:
+            version = t.register(name, "model", {"threshold": thr["threshold"], "file": "best_model_finetuned.pth"})
+            echo(f"mlflow: registered model {name!r} version {version} (threshold {thr['threshold']:.4f})")
+        t.end("FINISHED")
+        return version
+    except BaseException:
+        t.end("FAILED")
+        raise

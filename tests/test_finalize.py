@@ -1,0 +1,112 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from dfsweep.config import config_from_dict
+from dfsweep.errors import DfsweepError
+from dfsweep.finalize import finalize_config, submission_frame
+from tinydata import write_tiny_set
+
+EXE = str(Path(sys.executable).parent / "dfsweep")
+
+
+def test_submission_frame_columns_and_labels():
+    cfg = config_from_dict({"submission": {"id_column": "image", "label_column": "is_fake", "fake_label": "fake",
+                                           "real_label": "real", "probability_column": "p"}})
+    df = submission_frame(["a", "b", "c"], np.array([0.2, 0.5, 0.9]), 0.5, cfg)
+    assert list(df.columns) == ["image", "is_fake", "p"]
+    assert list(df["is_fake"]) == ["real", "fake", "fake"]
+    df = submission_frame(["a", "b"], np.array([0.2, 0.9]), 0.5, config_from_dict({}))
+    assert list(df.columns) == ["id", "label"] and list(df["label"]) == ["0", "1"]
+
+
+def test_finalize_needs_a_best_trial_and_a_test_folder(tmp_path):
+    with pytest.raises(DfsweepError, match="no best.yaml"):
+        finalize_config(tmp_path, [], None, None)
+    (tmp_path / "best.yaml").write_text(yaml.safe_dump({"train": {"epochs": 2}}))
+    with pytest.raises(DfsweepError, match="no test folder"):
+        finalize_config(tmp_path, [], None, None)
+    with pytest.raises(DfsweepError, match="finalize.epoks: unknown key"):
+        finalize_config(tmp_path, ["finalize.epoks=3"], None, "x")
+
+
+@pytest.mark.slow
+def test_sweep_then_finalize_evaluate_predict(tmp_path):
+    data = write_tiny_set(tmp_path / "data", n_real=40, n_fake=12)
+    test_dir = tmp_path / "test"
+    test_dir.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(7):
+        Image.fromarray(rng.integers(0, 255, (50, 60, 3), dtype=np.uint8)).save(test_dir / f"t{i:02d}.png")
+    space = {
+        "data": {"train": str(data), "test": str(test_dir), "image_size": 64, "cache_dir": str(tmp_path / "cache")},
+        "model": {"name": "deepfakenet", "width": 0.25},
+        "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3},
+        "sweep": {"num_samples": 2, "max_concurrent_trials": 2, "metric": "auc", "scheduler": {"name": "fifo"}},
+        "finalize": {"epochs": 2, "finetune_epochs": 1, "finetune_lr": 1e-12},
+        "submission": {"probability_column": "probability"},
+        "search": {"train.lr": {"float": [1e-3, 3e-3], "log": True}},
+    }
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
+    r = subprocess.run([EXE, "run", "space.yaml", "--name", "fin"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = subprocess.run([EXE, "finalize"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = tmp_path / "sweeps" / "fin" / "final"
+
+    # checkpoints: weights_only, threshold carried from stage 1 to stage 2
+    s1 = torch.load(out / "best_model.pth", weights_only=True)
+    s2 = torch.load(out / "best_model_finetuned.pth", weights_only=True)
+    assert s1["threshold"] == s2["threshold"] and 0 <= s1["threshold"] <= 1
+    assert s1["config"]["train"]["epochs"] == 2 and s2["config"]["train"]["lr"] == 1e-12
+    # stage 2 started from stage 1's weights: at lr 1e-12 they barely move
+    for k, v in s1["state_dict"].items():
+        if v.dtype.is_floating_point and "running" not in k:
+            assert torch.allclose(v, s2["state_dict"][k], atol=1e-6), k
+
+    # submission: one row per test image, ids = file stems, labels from the threshold
+    sub = pd.read_csv(out / "submission.csv", dtype={"id": str})
+    assert sorted(sub["id"]) == sorted(p.stem for p in test_dir.iterdir())
+    assert list(sub.columns) == ["id", "label", "probability"]
+    assert ((sub["probability"] >= s2["threshold"]).astype(int) == sub["label"]).all()
+    assert (out / "pr_curve.png").stat().st_size > 1000 and (out / "confusion_matrix.png").stat().st_size > 1000
+
+    # MLflow: a finalize run nested under the sweep's parent, with artifacts; a registered version
+    from mlflow.tracking import MlflowClient
+    state = json.loads((tmp_path / "sweeps" / "fin" / "state.json").read_text())
+    client = MlflowClient(state["tracking_uri"])
+    exp = client.get_experiment_by_name("fin")
+    fin = client.search_runs([exp.experiment_id], filter_string="tags.`dfsweep.stage` = 'finalize'")
+    assert len(fin) == 1 and fin[0].data.tags["mlflow.parentRunId"] == state["parent_run_id"]
+    assert fin[0].info.status == "FINISHED"
+    arts = {a.path for a in client.list_artifacts(fin[0].info.run_id)}
+    assert {"model", "submission.csv", "pr_curve.png", "confusion_matrix.png"} <= arts
+    assert len(client.get_metric_history(fin[0].info.run_id, "stage1_auc")) == 2
+    versions = client.search_model_versions("name='fin'")
+    assert len(versions) == 1 and float(versions[0].tags["threshold"]) == pytest.approx(s2["threshold"])
+
+    # evaluate: one JSON object on one line with the documented fields
+    r = subprocess.run([EXE, "evaluate", str(out / "best_model_finetuned.pth"), str(data), "--json"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1
+    m = json.loads(lines[0])
+    assert {"auc", "ap", "f1", "recall", "precision", "threshold", "confusion", "n"} <= set(m)
+    assert set(m["confusion"]) == {"tn", "fp", "fn", "tp"} and sum(m["confusion"].values()) == m["n"] == 52
+
+    # predict: files and folders
+    r = subprocess.run([EXE, "predict", str(out / "best_model.pth"), str(test_dir), "--out", "p.csv"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    preds = pd.read_csv(tmp_path / "p.csv", dtype={"id": str})
+    assert len(preds) == 7 and set(preds.columns) == {"id", "probability", "label"}
