@@ -42,6 +42,10 @@ def cmd_run(args) -> int:
     print(board[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}") if len(board) else "(no trials)")
     print(f"\nsweep {paths.name}: {len(board)} trials in {out.wall_s:.0f}s; leaderboard {paths.leaderboard}; "
           f"best config {paths.best if out.best_config else '(none)'}")
+    if out.interrupted:
+        print(f"dfsweep: interrupted; resume with: dfsweep run {args.space} --resume --name {paths.name}",
+              file=sys.stderr)
+        return 130
     return 0
 
 

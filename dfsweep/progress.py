@@ -12,9 +12,9 @@ __all__ = ["ProgressCallback", "trial_name"]
 
 
 def trial_name(trial_id: str) -> str:
-    """Tune ids end in the trial's number (`ab12c_00003`): show `trial-00003`, stable across resumes."""
-    tail = trial_id.rsplit("_", 1)[-1]
-    return f"trial-{tail}" if tail.isdigit() else trial_id
+    """The name shown and used for a trial everywhere (terminal, MLflow, leaderboard): Tune's trial id,
+    stable across resumes."""
+    return trial_id
 
 
 def _fmt(v: Any) -> str:
@@ -81,3 +81,4 @@ class ProgressCallback(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._echo(f"{trial_name(trial.trial_id)} FAILED (error recorded) {self._counts(trials)}")
+

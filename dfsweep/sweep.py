@@ -59,6 +59,7 @@ class SweepOutcome:
     best_config: Optional[Dict[str, Any]]
     wall_s: float
     parent_run_id: Optional[str]
+    interrupted: bool = False
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -177,6 +178,18 @@ def leaderboard(results, metric: str, mode: str, space: SearchSpace, epochs: int
     return df
 
 
+def _unfinished_trials(tune_dir: Path) -> tuple[List[str], int]:
+    """Trials that Tune's saved experiment state holds as not done (what --resume would continue).
+    (Callbacks cannot tell: on Ctrl-C Tune stops running trials without on_trial_complete.)"""
+    from ray.tune import ExperimentAnalysis
+    try:
+        analysis = ExperimentAnalysis(str(tune_dir.resolve()))
+    except Exception as e:  # noqa: BLE001 -- no saved state: nothing to resume
+        log.warning("could not read the experiment state in %s: %s", tune_dir, e)
+        return [], 0
+    return [t.trial_id for t in analysis.trials if t.status not in ("TERMINATED", "ERROR")], len(analysis.trials)
+
+
 def _best_config(board: pd.DataFrame, metric: str, space: SearchSpace) -> Optional[Dict[str, Any]]:
     if not len(board) or pd.isna(board.iloc[0][metric]):
         return None
@@ -246,8 +259,8 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
             tune.with_parameters(run_trial, data=data, space=space, metric=s.metric,
                                  min_precision=s.min_precision, skip_trials=done),
             {"cpu": s.resources_per_trial.cpu, "gpu": s.resources_per_trial.gpu})
-        callbacks = [TrackingCallback(tracker, {}),
-                     ProgressCallback(s.metric, s.mode, s.num_samples, cfg.train.epochs, done)]
+        progress = ProgressCallback(s.metric, s.mode, s.num_samples, cfg.train.epochs, done)
+        callbacks = [TrackingCallback(tracker, {}), progress]
         if resume and (paths.tune_dir / "tuner.pkl").is_file():
             echo(f"resuming sweep {s.name} from {paths.tune_dir}")
             tuner = tune.Tuner.restore(str(paths.tune_dir.resolve()), trainable=trainable,
@@ -278,9 +291,15 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
                     # 2, not 1: the newest snapshot may still name the previous checkpoint after a kill -9
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
             )
+        fit_start = time.time()
         results = tuner.fit()
     finally:
         ray.shutdown()
+    # Ctrl-C (SIGINT): Tune stops the loop, saves its state and returns; unfinished trials wait for --resume.
+    # The time budget also leaves trials unfinished, but that is the sweep's planned end.
+    budget_over = s.time_budget_s is not None and time.time() - fit_start >= s.time_budget_s - 1
+    unfinished, n_trials = _unfinished_trials(paths.tune_dir)
+    interrupted = (bool(unfinished) or n_trials < s.num_samples) and not budget_over
 
     # 4. the leaderboard, best.yaml, and the parent run's artifacts
     board = leaderboard(results, s.metric, s.mode, space, cfg.train.epochs)
@@ -294,10 +313,10 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
     if best is not None:
         tracker.log_parent_artifact(paths.best)
         tracker.log_parent_metrics({f"best_{s.metric}": float(board.iloc[0][s.metric])})
-    tracker.end_parent("FINISHED")
+    tracker.end_parent("KILLED" if interrupted else "FINISHED")
     wall = time.time() - t0
-    _write_state(paths, status="FINISHED", wall_s=wall)
-    return SweepOutcome(paths, board, best, wall, parent)
+    _write_state(paths, status="INTERRUPTED" if interrupted else "FINISHED", wall_s=wall)
+    return SweepOutcome(paths, board, best, wall, parent, interrupted)
 
 
 def _flat(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:

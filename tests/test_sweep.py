@@ -152,3 +152,38 @@ def test_kill_9_then_resume_loses_and_repeats_nothing(tmp_path, tiny):
     assert {x.info.status for x in children} == {"FINISHED"}
     parents = [x for x in runs if "mlflow.parentRunId" not in x.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+
+
+def _ray_daemons() -> int:
+    r = subprocess.run(["pgrep", "-f", "gcs_server|raylet"], capture_output=True, text=True)
+    return len(r.stdout.split())
+
+
+def test_ctrl_c_stops_cleanly_prints_resume_and_resume_completes(tmp_path, tiny):
+    space = _space(tmp_path, tiny, num_samples=4, max_concurrent_trials=1)
+    cfg = yaml.safe_load(space.read_text())
+    cfg["train"]["epochs"] = 30
+    space.write_text(yaml.safe_dump(cfg))
+    daemons_before = _ray_daemons()
+    proc = subprocess.Popen([EXE, "run", str(space), "--name", "cc"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    for line in proc.stdout:
+        if " epoch 2/30" in line:
+            break
+    os.killpg(proc.pid, signal.SIGINT)          # what Ctrl-C in a terminal sends
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert f"resume with: dfsweep run {space} --resume --name cc" in err
+    assert "Traceback" not in err
+    time.sleep(2)
+    assert _ray_daemons() <= daemons_before      # the Ray processes it started are gone
+    _, runs = _mlflow_runs(tmp_path)
+    assert "RUNNING" not in {x.info.status for x in runs}
+
+    r = _dfsweep(["run", str(space), "--resume", "--name", "cc"], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    board = pd.read_csv(tmp_path / "sweeps" / "cc" / "leaderboard.csv")
+    assert len(board) == 4 and (board["status"] == "FINISHED").all() and (board["epochs_run"] == 30).all()
+    _, runs = _mlflow_runs(tmp_path)
+    children = [x for x in runs if "mlflow.parentRunId" in x.data.tags]
+    assert len(children) == 4 and {x.info.status for x in children} == {"FINISHED"}
