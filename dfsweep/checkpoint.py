@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Dict
 
@@ -64,11 +66,14 @@ def load_checkpoint(path) -> Dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise DfsweepError(f"{path}: model file not found")
+    if not zipfile.is_zipfile(p):
+        raise DfsweepError(f"{path}: not a dfsweep checkpoint (not a torch.save file)")
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
-        raise DfsweepError(f"{path}: refused to load (not a plain weights file: {first[:160]})") from None
+        m = re.search(r"GLOBAL ([\w.]+)", str(e))
+        what = f"it would call {m.group(1)}" if m else "it holds more than plain weights"
+        raise DfsweepError(f"{path}: refused to load: {what} (checkpoints load with weights_only=True)") from None
     except Exception as e:  # zip/EOF/format errors
         raise DfsweepError(f"{path}: not a dfsweep checkpoint ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:

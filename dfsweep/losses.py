@@ -4,17 +4,16 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torchvision.ops import sigmoid_focal_loss
 
 from .config import LossConfig
 
-__all__ = ["BceFocalLoss", "build_loss"]
+__all__ = ["BceFocalLoss", "build_loss", "focal_with_logits"]
 
 
 class BceFocalLoss(nn.Module):
     """Mean over the batch of  w * BCE(pos_weight) + (1 - w) * Focal(gamma) for binary logits.
 
-    The focal term is torchvision's `sigmoid_focal_loss` without alpha balancing (alpha=-1): the class
+    The focal term is Lin et al.'s  -(1 - p_t)^gamma * log(p_t)  without alpha balancing: the class
     imbalance is already handled by pos_weight on the BCE term and by the balanced sampler.
     """
 
@@ -31,8 +30,18 @@ class BceFocalLoss(nn.Module):
         bce = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight)
         if self.bce_weight >= 1.0:
             return bce
-        focal = sigmoid_focal_loss(logits, targets, alpha=-1, gamma=self.gamma, reduction="mean")
-        return self.bce_weight * bce + (1.0 - self.bce_weight) * focal
+        return self.bce_weight * bce + (1.0 - self.bce_weight) * focal_with_logits(logits, targets, self.gamma)
+
+
+def focal_with_logits(logits: torch.Tensor, targets: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Mean binary focal loss. Not torchvision's `sigmoid_focal_loss`: for gamma < 1 the factor
+    (1 - p_t)^gamma has an infinite slope at p_t = 1, and torchvision's version returns NaN gradients
+    for confident predictions (a searched gamma of 0.79 killed a DFDC trial at epoch 8). Clamping
+    1 - p_t at 1e-6 keeps the gradient finite and changes the loss by less than 1e-6."""
+    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    p = torch.sigmoid(logits)
+    p_t = p * targets + (1 - p) * (1 - targets)
+    return (ce * (1 - p_t).clamp_min(1e-6) ** gamma).mean()
 
 
 def build_loss(cfg: LossConfig, n_real: int, n_fake: int) -> BceFocalLoss:

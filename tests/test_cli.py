@@ -127,3 +127,51 @@ def test_run_unknown_set_key_and_missing_search(tmp_path, tiny_config, capsys, m
     code, _, err = _run(["run", str(tiny_config), "--resume"], capsys)
     _one_error_line(code, err, "no sweep to resume")
     assert not (tmp_path / "sweeps").exists()
+
+
+def test_model_files_that_are_not_checkpoints(tmp_path, tiny_set, capsys):
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+
+    torch.save({"format": "dfsweep-checkpoint-v1", "x": Payload()}, tmp_path / "evil.pth")
+    (tmp_path / "text.pth").write_text("not a model")
+    for name, needle in (("evil.pth", "refused to load"), ("text.pth", "not a dfsweep checkpoint"),
+                         ("absent.pth", "not found")):
+        for argv in (["evaluate", str(tmp_path / name), str(tiny_set)], ["predict", str(tmp_path / name), str(tiny_set)]):
+            code, out, err = _run(argv, capsys)
+            _one_error_line(code, err, needle)
+            assert out == ""
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_predict_and_evaluate_bad_inputs(tmp_path, tiny_config, tiny_set, capsys):
+    out_dir = tmp_path / "m"
+    assert _run(["train", str(tiny_config), "--out", str(out_dir)], capsys)[0] == 0
+    model = str(out_dir / "model.pth")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "notes.txt").write_text("x")
+    cases = [
+        (["predict", model, str(empty)], "no images"),
+        (["predict", model, str(tmp_path / "nope")], "not found"),
+        (["predict", model, str(tmp_path / "notes.txt")], "not an image file"),
+        (["evaluate", model, str(empty)], str(empty)),
+        (["evaluate", model, str(tmp_path / "nope")], "not found"),
+    ]
+    for argv, needle in cases:
+        code, _, err = _run(argv, capsys)
+        _one_error_line(code, err, needle)
+    code, out, err = _run(["predict", model, str(tiny_set / "real"), "--out", str(tmp_path / "p.csv")], capsys)
+    assert code == 0 and (tmp_path / "p.csv").is_file()
+
+
+def test_skip_bad_images_counts_and_trains(tmp_path, capsys):
+    data = write_tiny_set(tmp_path / "d", n_real=12, n_fake=6)
+    (data / "real" / "zero.jpg").write_bytes(b"")
+    (data / "fake" / "junk.png").write_text("not a png")
+    cfg = write_config(tmp_path / "c.yaml", data, tmp_path / "cache", data={"on_bad_image": "skip"})
+    code, out, err = _run(["train", str(cfg), "--out", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    assert "zero.jpg" in err and "junk.png" in err and "skipped 2 bad image(s) of 20" in err
+    assert "18 images (12 real, 6 fake)" in out

@@ -110,3 +110,42 @@ def test_sweep_then_finalize_evaluate_predict(tmp_path):
     assert r.returncode == 0, r.stderr
     preds = pd.read_csv(tmp_path / "p.csv", dtype={"id": str})
     assert len(preds) == 7 and set(preds.columns) == {"id", "probability", "label"}
+
+
+@pytest.mark.slow
+def test_finalize_killed_then_rerun_writes_a_complete_set(tmp_path):
+    import os
+    import signal
+    data = write_tiny_set(tmp_path / "data", n_real=30, n_fake=10)
+    test_dir = write_tiny_set(tmp_path / "t", n_real=4, n_fake=3, seed=9)
+    space = {
+        "data": {"train": str(data), "image_size": 64, "cache_dir": str(tmp_path / "cache")},
+        "model": {"name": "deepfakenet", "width": 0.25},
+        "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3},
+        "sweep": {"num_samples": 1, "metric": "auc", "scheduler": {"name": "fifo"}},
+        "finalize": {"epochs": 40, "finetune_epochs": 2, "register_model": False},
+        "search": {"train.lr": {"float": [1e-3, 2e-3]}},
+    }
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
+    r = subprocess.run([EXE, "run", "space.yaml", "--name", "k"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = tmp_path / "sweeps" / "k" / "final"
+    proc = subprocess.Popen([EXE, "finalize", "--test", str(test_dir / "real")], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    for line in proc.stdout:
+        if "epoch 5/40" in line:
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "submission.csv").exists() and not (out / "best_model_finetuned.pth").exists()
+
+    r = subprocess.run([EXE, "finalize", "--test", str(test_dir / "real"), "--set", "finalize.epochs=2"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    names = {p.name for p in out.iterdir()}
+    assert {"best_model.pth", "best_model_finetuned.pth", "submission.csv", "finalize.json"} <= names
+    assert not [n for n in names if n.endswith(".tmp")]
+    sub = pd.read_csv(out / "submission.csv", dtype={"id": str})
+    assert sorted(sub["id"]) == sorted(p.stem for p in (test_dir / "real").iterdir())
+    torch.load(out / "best_model_finetuned.pth", weights_only=True)

@@ -52,3 +52,13 @@ def test_gradient_flows():
     loss = BceFocalLoss()(x, torch.ones(8))
     loss.backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("gamma", [0.3, 0.79, 2.0])
+def test_confident_predictions_keep_finite_gradients(gamma):
+    # torchvision's sigmoid_focal_loss gives NaN gradients here for gamma < 1
+    x = torch.tensor([30.0, -30.0, 25.0], requires_grad=True)
+    y = torch.tensor([1.0, 0.0, 1.0])
+    loss = BceFocalLoss(0.5, gamma, 5.0)(x, y)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(x.grad).all()
