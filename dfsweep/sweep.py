@@ -173,7 +173,10 @@ def leaderboard(results, metric: str, mode: str, space: SearchSpace, epochs: int
         rows.append(row)
     df = pd.DataFrame(rows)
     if len(df):
-        df = df.sort_values(metric, ascending=(mode == "min"), na_position="last").reset_index(drop=True)
+        # ties on the metric (easy data saturates F1 at 1.0) go to higher AUC, then lower validation loss
+        keys = [metric] + [k for k in ("auc", "val_loss") if k in df and k != metric]
+        asc = [mode == "min"] + [k == "val_loss" for k in keys[1:]]
+        df = df.sort_values(keys, ascending=asc, na_position="last", kind="stable").reset_index(drop=True)
         df.insert(0, "rank", range(1, len(df) + 1))
     return df
 

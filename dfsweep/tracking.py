@@ -33,6 +33,9 @@ def default_tracking_uri(sweeps_dir: Path) -> str:
 
 def _client(uri: str):
     from mlflow.tracking import MlflowClient
+    # mlflow sets its own logger to INFO on import; its database-migration chatter is not for the terminal
+    for noisy in ("mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     return MlflowClient(tracking_uri=uri)
 
 
@@ -51,7 +54,9 @@ class SweepTracker:
             location = None
             if artifact_root is not None and tracking_uri.startswith("sqlite:"):
                 location = (Path(artifact_root) / experiment).resolve().as_uri()
-            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+            # the tag makes MLflow 3's UI open the experiment on its runs table, not the GenAI overview
+            self.experiment_id = self.client.create_experiment(
+                experiment, artifact_location=location, tags={"mlflow.experimentKind": "custom_model_development"})
         else:
             if exp.lifecycle_stage == "deleted":
                 self.client.restore_experiment(exp.experiment_id)
