@@ -31,8 +31,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn as nn
 
-from ..errors import DfsweepError
-from ._registry import register_model
+from ._registry import check_common, register_model
 
 __all__ = [
     "AttentionPool2d", "ConvBnAct", "DeepFakeNet", "ResidualBlock", "deepfakenet", "init_weights", "make_divisible",
@@ -155,10 +154,5 @@ class DeepFakeNet(nn.Module):
 def deepfakenet(*, in_chans: int = 3, num_classes: int = 1, width: float = 1.0, depth: int = 1,
                 dropout: float = 0.3) -> DeepFakeNet:
     """Residual CNN, stem to 1/4, 4 stages (32-64-128-256 x width), GAP + attention-pool head."""
-    if width <= 0:
-        raise DfsweepError(f"model.width: must be > 0, got {width}")
-    if depth < 1:
-        raise DfsweepError(f"model.depth: must be >= 1, got {depth}")
-    if not 0.0 <= dropout < 1.0:
-        raise DfsweepError(f"model.dropout: must be in [0, 1), got {dropout}")
+    check_common(width=width, depth=depth, dropout=dropout)
     return DeepFakeNet(in_chans, num_classes, width, depth, dropout)

@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import DfsweepError
-from ._registry import register_model
+from ._registry import check_common, register_model
 from .deepfakenet import ConvBnAct, init_weights, make_divisible, make_stages
 
 __all__ = ["FFTNet", "fft", "log_spectrum"]
@@ -83,12 +83,7 @@ class FFTNet(nn.Module):
 def fft(*, in_chans: int = 3, num_classes: int = 1, width: float = 1.0, depth: int = 1, spectrum: str = "gray",
         dropout: float = 0.3) -> FFTNet:
     """RGB stream + log-magnitude FFT stream (gray or per-channel), features concatenated, linear head."""
-    if width <= 0:
-        raise DfsweepError(f"model.width: must be > 0, got {width}")
-    if depth < 1:
-        raise DfsweepError(f"model.depth: must be >= 1, got {depth}")
+    check_common(width=width, depth=depth, dropout=dropout)
     if spectrum not in ("gray", "rgb"):
         raise DfsweepError(f"model.spectrum: must be one of gray, rgb; got {spectrum!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise DfsweepError(f"model.dropout: must be in [0, 1), got {dropout}")
     return FFTNet(in_chans, num_classes, width, depth, spectrum, dropout)

@@ -41,7 +41,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import DfsweepError
-from ._registry import register_model
+from ._registry import check_common, register_model
 from .deepfakenet import ConvBnAct, ResidualBlock, init_weights
 
 __all__ = ["HRNet", "HRNetCfg", "hrnet"]
@@ -174,7 +174,6 @@ def hrnet(*, in_chans: int = 3, num_classes: int = 1, width: int = 16, branches:
         raise DfsweepError(f"model.blocks: must be >= 1, got {blocks}")
     if stem_stride not in (2, 4):
         raise DfsweepError(f"model.stem_stride: must be 2 or 4, got {stem_stride}")
-    if not 0.0 <= dropout < 1.0:
-        raise DfsweepError(f"model.dropout: must be in [0, 1), got {dropout}")
+    check_common(dropout=dropout)
     cfg = HRNetCfg(width=width, stem_stride=stem_stride, modules=_schedule(branches, stages), blocks=blocks)
     return HRNet(cfg, in_chans=in_chans, num_classes=num_classes, dropout=dropout)

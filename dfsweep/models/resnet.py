@@ -15,8 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..errors import DfsweepError
-from ._registry import register_model
+from ._registry import check_common, register_model
 from .deepfakenet import ConvBnAct, init_weights, make_divisible, make_stages
 
 __all__ = ["ResNet", "resnet"]
@@ -55,10 +54,5 @@ class ResNet(nn.Module):
 def resnet(*, in_chans: int = 3, num_classes: int = 1, width: float = 0.5, depth: int = 2,
            dropout: float = 0.3) -> ResNet:
     """Plain BasicBlock ResNet (64-128-256-512 x width, depth blocks per stage), GAP head."""
-    if width <= 0:
-        raise DfsweepError(f"model.width: must be > 0, got {width}")
-    if depth < 1:
-        raise DfsweepError(f"model.depth: must be >= 1, got {depth}")
-    if not 0.0 <= dropout < 1.0:
-        raise DfsweepError(f"model.dropout: must be in [0, 1), got {dropout}")
+    check_common(width=width, depth=depth, dropout=dropout)
     return ResNet(in_chans, num_classes, width, depth, dropout)
