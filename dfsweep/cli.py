@@ -32,11 +32,14 @@ def cmd_run(args) -> int:
     """Run a sweep: Ray Tune trials guided by Optuna (TPE), ASHA early stopping, every trial in MLflow."""
     from .sweep import prepare_sweep, run_sweep
     cfg, space, paths = prepare_sweep(args.space, args.set, args.data, args.name, args.resume)
-    out = run_sweep(cfg, space, paths, resume=args.resume, address=args.address, tracking_uri=args.tracking_uri)
+    out = run_sweep(cfg, space, paths, resume=args.resume, address=args.address, tracking_uri=args.tracking_uri,
+                    storage=args.storage)
     board = out.leaderboard
     metric = cfg.sweep.metric
     cols = [c for c in dict.fromkeys(["rank", "trial_id", metric, "auc", "f1", "recall", "best_epoch",
                                       "epochs_run", "status"]) if c in board.columns]
+    if "node_ip" in board.columns and board["node_ip"].nunique() > 1:  # a cluster: where each trial ran
+        cols.append("node_ip")
     cols += [c for c in board.columns if c.startswith("param.")]
     print("\nleaderboard:")
     print(board[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}") if len(board) else "(no trials)")
@@ -122,7 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data", help="training data folder (overrides data.train)")
     sp.add_argument("--name", help="sweep name (default: sweep.name, else <yaml stem>-<time>)")
     sp.add_argument("--resume", action="store_true", help="continue a stopped or killed sweep (default: latest)")
-    sp.add_argument("--address", default=None, help="Ray cluster address HOST:PORT (default: RAY_ADDRESS or local)")
+    sp.add_argument("--address", default=None, help="Ray cluster HOST:PORT to run on, from one of its nodes (default: "
+                    "RAY_ADDRESS; --resume: the sweep's cluster; else a local Ray, as `local` forces); "
+                    "token auth needs RAY_AUTH_MODE=token")
+    sp.add_argument("--storage", default=None, metavar="PATH_OR_URI",
+                    help="where Tune keeps the experiment, as <storage>/<name>: on a cluster a shared path or a URI "
+                    "(s3://...) every node reaches (default sweeps/<name>/tune; --resume: where the sweep recorded it)")
     sp.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or "
                     "sqlite under sweeps/)")
     sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. sweep.num_samples=4")

@@ -2,9 +2,10 @@
 
 sweeps/<name>/
   sweep.yaml        the resolved spec (what --resume and finalize read)
-  state.json        tracking URI, MLflow parent run id, status
+  state.json        tracking URI, MLflow parent run id, Ray address, where Tune's experiment is, status
   optuna.db         the Optuna study (RDB storage: survives a crash)
-  tune/             Ray Tune's experiment (trials, checkpoints, snapshots)
+  tune/             Ray Tune's experiment (trials, checkpoints, snapshots), unless `--storage` put it
+                    at <storage>/<name> (a shared path or a URI every node of a cluster can reach)
   leaderboard.csv   one row per trial, best first
   best.yaml         the best trial's full config
 sweeps/latest -> <name>
@@ -17,6 +18,7 @@ import math
 import os
 import shutil
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -29,7 +31,7 @@ from .config import Config, apply_overrides, config_from_dict, read_yaml
 from .errors import DfsweepError
 from .space import SearchSpace, parse_space
 
-__all__ = ["SweepPaths", "prepare_sweep", "run_sweep", "SweepOutcome", "resolve_sweep_dir"]
+__all__ = ["SweepPaths", "prepare_sweep", "run_sweep", "SweepOutcome", "resolve_sweep_dir", "experiment_location"]
 
 log = logging.getLogger("dfsweep.sweep")
 
@@ -132,20 +134,48 @@ def _write_state(paths: SweepPaths, **kw) -> None:
     _write_text(paths.state, json.dumps(state, indent=2))
 
 
+def experiment_location(paths: SweepPaths, storage: Optional[str] = None) -> str:
+    """Where Tune keeps the sweep's experiment: <storage>/<name> (a local or shared path, or a URI such as
+    s3://bucket/prefix), else sweeps/<name>/tune."""
+    if not storage:
+        return str(paths.tune_dir.resolve())
+    if "://" not in storage:
+        return str(Path(storage).expanduser().resolve() / paths.name)
+    u = urllib.parse.urlsplit(storage)  # the name goes into the path, not after a ?query
+    return urllib.parse.urlunsplit(u._replace(path=f"{u.path.rstrip('/')}/{paths.name}"))
+
+
+def _split_location(location: str) -> tuple[str, str]:
+    """RunConfig's (storage_path, name) for an experiment location."""
+    if "://" not in location:
+        return str(Path(location).parent), Path(location).name
+    u = urllib.parse.urlsplit(location)
+    parent, name = u.path.rstrip("/").rsplit("/", 1)
+    return urllib.parse.urlunsplit(u._replace(path=parent)), name
+
+
 def _history(result) -> List[Dict[str, Any]]:
-    """A trial's per-epoch metrics: from its newest checkpoint (the trial's own record, complete even when
-    the driver died before writing Tune's progress files), else from Tune's results."""
+    """A trial's per-epoch metrics, merged by epoch from Tune's results and its newest checkpoint.
+
+    The checkpoint is the trial's own record, complete even when the driver died before writing Tune's
+    progress files; Tune's results hold epochs replayed after a resume (reported without a checkpoint)."""
     import torch
     from .trial import STATE_FILE
+    by_epoch: Dict[int, Dict[str, Any]] = {}
+    df = result.metrics_dataframe
+    if df is not None and "epoch" in df:
+        for rec in df.to_dict("records"):
+            if not pd.isna(rec.get("epoch")):
+                by_epoch[int(rec["epoch"])] = rec
     if result.checkpoint is not None:
         try:
             with result.checkpoint.as_directory() as d:
                 state = torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=True)
-            return list(state["history"])
-        except Exception as e:  # noqa: BLE001 -- fall back to Tune's own record
+            for rec in state["history"]:
+                by_epoch[int(rec["epoch"])] = dict(rec)
+        except Exception as e:  # noqa: BLE001 -- Tune's own record is still there
             log.warning("could not read %s: %s", result.checkpoint.path, e)
-    df = result.metrics_dataframe
-    return df.to_dict("records") if df is not None else []
+    return [by_epoch[k] for k in sorted(by_epoch)]
 
 
 def leaderboard(results, metric: str, mode: str, space: SearchSpace, epochs: int) -> pd.DataFrame:
@@ -168,6 +198,8 @@ def leaderboard(results, metric: str, mode: str, space: SearchSpace, epochs: int
             row.update({metric: math.nan, "best_epoch": 0, "epochs_run": 0})
         row["status"] = "ERROR" if r.error else ("FINISHED" if row["epochs_run"] >= epochs else "STOPPED_EARLY")
         row["error"] = (str(r.error).strip().splitlines() or [""])[-1][:200] if r.error else ""
+        # the node of the trial's last report (Tune adds node_ip to every result): where it ran
+        row["node_ip"] = (r.metrics or {}).get("node_ip") or ""
         for k, v in (r.config or {}).items():
             row[f"param.{k}"] = v
         rows.append(row)
@@ -181,14 +213,14 @@ def leaderboard(results, metric: str, mode: str, space: SearchSpace, epochs: int
     return df
 
 
-def _unfinished_trials(tune_dir: Path) -> tuple[List[str], int]:
+def _unfinished_trials(location: str) -> tuple[List[str], int]:
     """Trials that Tune's saved experiment state holds as not done (what --resume would continue).
     (Callbacks cannot tell: on Ctrl-C Tune stops running trials without on_trial_complete.)"""
     from ray.tune import ExperimentAnalysis
     try:
-        analysis = ExperimentAnalysis(str(tune_dir.resolve()))
+        analysis = ExperimentAnalysis(location)
     except Exception as e:  # noqa: BLE001 -- no saved state: nothing to resume
-        log.warning("could not read the experiment state in %s: %s", tune_dir, e)
+        log.warning("could not read the experiment state in %s: %s", location, e)
         return [], 0
     return [t.trial_id for t in analysis.trials if t.status not in ("TERMINATED", "ERROR")], len(analysis.trials)
 
@@ -209,9 +241,14 @@ def _isnan(v: Any) -> bool:
 
 
 def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: bool = False,
-              address: Optional[str] = None, tracking_uri: Optional[str] = None,
+              address: Optional[str] = None, tracking_uri: Optional[str] = None, storage: Optional[str] = None,
               echo: Callable[[str], None] = print) -> SweepOutcome:
-    """Run (or resume) the sweep to the end; write the leaderboard, best.yaml and the MLflow records."""
+    """Run (or resume) the sweep to the end; write the leaderboard, best.yaml and the MLflow records.
+
+    `address` (else RAY_ADDRESS, else the one the sweep recorded) joins an existing Ray cluster; this process
+    must run on one of its nodes. `storage` (else the recorded one) is where Tune keeps the experiment, as
+    <storage>/<name>: on a cluster, a path or URI that every node reaches. sweeps/<name>/ stays the local
+    record either way."""
     t0 = time.time()
     from .data import load_labelled
     s = cfg.sweep
@@ -221,7 +258,53 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
     counts = data.class_counts()
     echo(f"data: {len(data)} images ({counts[0]} real, {counts[1]} fake) at {cfg.data.image_size} px")
 
-    # 2. the sweep folder, its spec and the tracking store
+    # 2. where it runs and where Tune's experiment lives: as given, else as the sweep recorded (--resume
+    #    continues on the same cluster and storage; `--address local` brings a cluster sweep home)
+    state = _read_state(paths)
+    address = address or os.environ.get("RAY_ADDRESS") or state.get("address")
+    location = experiment_location(paths, storage) if storage else (state.get("storage") or experiment_location(paths))
+    if resume and state.get("storage") and location != state["storage"]:
+        log.warning("--resume: --storage points at %s; the sweep recorded %s", location, state["storage"])
+
+    # 3. Ray, before anything is written: a cluster that cannot be reached leaves no sweep behind
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")   # snapshot often: a kill -9 loses little
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # we snapshot on purpose every second; Ray's warning about it would repeat all sweep long
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    import ray
+    _connect_ray(address, echo)
+    try:
+        return _run_connected(cfg, space, paths, data, state, address, location, resume, tracking_uri, echo, t0)
+    finally:
+        ray.shutdown()
+
+
+def _connect_ray(address: Optional[str], echo: Callable[[str], None]) -> None:
+    """ray.init: a local Ray without an address, else the cluster at `address` (one line when it fails)."""
+    import ray
+    joining = address not in (None, "", "local")     # "local": a new local Ray even where RAY_ADDRESS is set
+    try:
+        ray.init(address=address or None, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+                 logging_level=logging.WARNING, configure_logging=True)
+    except Exception as e:  # noqa: BLE001 -- Ray raises several types; all mean "no cluster to run on"
+        if not joining:
+            raise
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[-1]
+        hint = ("; a cluster with token authentication needs RAY_AUTH_MODE=token and its token in RAY_AUTH_TOKEN, "
+                "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token" if os.environ.get("RAY_AUTH_MODE") != "token" else "")
+        raise DfsweepError(f"cannot join the Ray cluster at {address}: {msg}{hint}") from None
+    if joining:
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        cpus = ray.cluster_resources().get("CPU", 0)
+        echo(f"ray: cluster at {address}: {len(nodes)} nodes "
+             f"({', '.join(sorted(n['NodeManagerAddress'] for n in nodes))}), {cpus:g} CPUs")
+
+
+def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, state: Dict[str, Any],
+                   address: Optional[str], location: str, resume: bool, tracking_uri: Optional[str],
+                   echo: Callable[[str], None], t0: float) -> SweepOutcome:
+    s = cfg.sweep
+    # 4. the sweep folder, its spec and the tracking store
     paths.dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         _write_text(paths.spec, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
@@ -229,20 +312,15 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
     from .tracking import SweepTracker, TrackingCallback, default_tracking_uri
     for noisy in ("mlflow", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    state = _read_state(paths)
     uri = tracking_uri or state.get("tracking_uri") or default_tracking_uri(paths.root)
     tracker = SweepTracker(uri, s.name, artifact_root=paths.root / "mlartifacts")
     parent = tracker.start_parent(s.name, _flat(cfg.to_dict()), run_id=state.get("parent_run_id"))
-    _write_state(paths, tracking_uri=uri, parent_run_id=parent, experiment=s.name, status="RUNNING")
+    _write_state(paths, tracking_uri=uri, parent_run_id=parent, experiment=s.name, address=address,
+                 storage=location, status="RUNNING")
     tracker.log_parent_artifact(paths.spec)
 
-    # 3. Ray, the searcher, the scheduler
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")   # snapshot often: a kill -9 loses little
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # we snapshot on purpose every second; Ray's warning about it would repeat all sweep long
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # 5. the searcher, the scheduler, the Tuner
     import optuna
-    import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from .searcher import ResumableOptunaSearch
@@ -250,61 +328,57 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
     from .trial import run_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-             logging_level=logging.WARNING, configure_logging=True)
     # a failed trial is reported in one line by ProgressCallback, with its error in MLflow and the
     # leaderboard; Tune's own multi-line tracebacks would bury the progress display
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
-    try:
-        # trials MLflow saw finish are never trained again, even if Tune's last snapshot predates that
-        done = tracker.finished_trials() if resume else set()
-        trainable = tune.with_resources(
-            tune.with_parameters(run_trial, data=data, space=space, metric=s.metric,
-                                 min_precision=s.min_precision, skip_trials=done),
-            {"cpu": s.resources_per_trial.cpu, "gpu": s.resources_per_trial.gpu})
-        progress = ProgressCallback(s.metric, s.mode, s.num_samples, cfg.train.epochs, done)
-        callbacks = [TrackingCallback(tracker, {}), progress]
-        if resume and (paths.tune_dir / "tuner.pkl").is_file():
-            echo(f"resuming sweep {s.name} from {paths.tune_dir}")
-            tuner = tune.Tuner.restore(str(paths.tune_dir.resolve()), trainable=trainable,
-                                       resume_unfinished=True, resume_errored=True)
-            # fresh callbacks (the pickled ones hold the previous driver's counters)
-            tuner._local_tuner.get_run_config().callbacks = callbacks
+    # trials MLflow saw finish are never trained again, even if Tune's last snapshot predates that
+    done = tracker.finished_trials() if resume else set()
+    # with_parameters puts the decoded data in the object store once; every node's trials read it from there
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, data=data, space=space, metric=s.metric,
+                             min_precision=s.min_precision, skip_trials=done),
+        {"cpu": s.resources_per_trial.cpu, "gpu": s.resources_per_trial.gpu})
+    progress = ProgressCallback(s.metric, s.mode, s.num_samples, cfg.train.epochs, done)
+    callbacks = [TrackingCallback(tracker, {}), progress]
+    if resume and tune.Tuner.can_restore(location):
+        echo(f"resuming sweep {s.name} from {location}")
+        tuner = tune.Tuner.restore(location, trainable=trainable, resume_unfinished=True, resume_errored=True)
+        # fresh callbacks (the pickled ones hold the previous driver's counters)
+        tuner._local_tuner.get_run_config().callbacks = callbacks
+    else:
+        storage = optuna.storages.RDBStorage(f"sqlite:///{paths.optuna_db.resolve()}")
+        searcher = ResumableOptunaSearch(space.define_by_run(), metric=s.metric, mode=s.mode, seed=s.seed,
+                                         study_name=s.name, storage=storage)
+        if s.scheduler.name == "asha":
+            scheduler = ASHAScheduler(time_attr="training_iteration", metric=s.metric, mode=s.mode,
+                                      max_t=cfg.train.epochs, grace_period=min(s.scheduler.grace_period, cfg.train.epochs),
+                                      reduction_factor=s.scheduler.reduction_factor)
         else:
-            storage = optuna.storages.RDBStorage(f"sqlite:///{paths.optuna_db.resolve()}")
-            searcher = ResumableOptunaSearch(space.define_by_run(), metric=s.metric, mode=s.mode, seed=s.seed,
-                                    study_name=s.name, storage=storage)
-            if s.scheduler.name == "asha":
-                scheduler = ASHAScheduler(time_attr="training_iteration", metric=s.metric, mode=s.mode,
-                                          max_t=cfg.train.epochs, grace_period=min(s.scheduler.grace_period, cfg.train.epochs),
-                                          reduction_factor=s.scheduler.reduction_factor)
-            else:
-                scheduler = FIFOScheduler()
-            tuner = tune.Tuner(
-                trainable,
-                tune_config=tune.TuneConfig(
-                    search_alg=searcher, scheduler=scheduler, num_samples=s.num_samples,
-                    max_concurrent_trials=s.max_concurrent_trials or None, time_budget_s=s.time_budget_s,
-                    reuse_actors=s.reuse_actors,
-                    trial_name_creator=lambda t: trial_name(t.trial_id),
-                    trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
-                run_config=tune.RunConfig(
-                    name="tune", storage_path=str(paths.dir.resolve()), callbacks=callbacks, verbose=0,
-                    failure_config=tune.FailureConfig(max_failures=s.max_failures),
-                    # 2, not 1: the newest snapshot may still name the previous checkpoint after a kill -9
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
-            )
-        fit_start = time.time()
-        results = tuner.fit()
-    finally:
-        ray.shutdown()
+            scheduler = FIFOScheduler()
+        storage_path, exp_name = _split_location(location)
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher, scheduler=scheduler, num_samples=s.num_samples,
+                max_concurrent_trials=s.max_concurrent_trials or None, time_budget_s=s.time_budget_s,
+                reuse_actors=s.reuse_actors,
+                trial_name_creator=lambda t: trial_name(t.trial_id),
+                trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
+            run_config=tune.RunConfig(
+                name=exp_name, storage_path=storage_path, callbacks=callbacks, verbose=0,
+                failure_config=tune.FailureConfig(max_failures=s.max_failures),
+                # 2, not 1: the newest snapshot may still name the previous checkpoint after a kill -9
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
+        )
+    fit_start = time.time()
+    results = tuner.fit()
     # Ctrl-C (SIGINT): Tune stops the loop, saves its state and returns; unfinished trials wait for --resume.
     # The time budget also leaves trials unfinished, but that is the sweep's planned end.
     budget_over = s.time_budget_s is not None and time.time() - fit_start >= s.time_budget_s - 1
-    unfinished, n_trials = _unfinished_trials(paths.tune_dir)
+    unfinished, n_trials = _unfinished_trials(location)
     interrupted = (bool(unfinished) or n_trials < s.num_samples) and not budget_over
 
-    # 4. the leaderboard, best.yaml, and the parent run's artifacts
+    # 6. the leaderboard, best.yaml, and the parent run's artifacts
     board = leaderboard(results, s.metric, s.mode, space, cfg.train.epochs)
     _write_text(paths.leaderboard, board.to_csv(index=False))
     best = _best_config(board, s.metric, space)

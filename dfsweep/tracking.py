@@ -36,6 +36,8 @@ def _client(uri: str):
     # mlflow sets its own logger to INFO on import; its database-migration chatter is not for the terminal
     for noisy in ("mlflow", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # with a tracking server, every set_terminated prints "View run ... at: URL" amid the progress lines
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     return MlflowClient(tracking_uri=uri)
 
 

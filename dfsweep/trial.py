@@ -31,23 +31,33 @@ def _reportable(metrics: Dict[str, Any]) -> Dict[str, Any]:
 
 def _replay_finished(seen_epoch: int) -> None:
     """A trial that finished before a crash, restored from a slightly older snapshot: report the epochs
-    the snapshot missed from its newest checkpoint on disk instead of training them again."""
-    trial_dir = Path(tune.get_context().get_trial_dir())
-    newest = None
-    for d in sorted(trial_dir.glob("checkpoint_*")):
-        f = d / STATE_FILE
-        if f.is_file():
-            try:
-                state = torch.load(f, map_location="cpu", weights_only=True)
-            except Exception:  # a checkpoint cut off by the crash
-                continue
-            if newest is None or state["epoch"] > newest["epoch"]:
-                newest = state
+    the snapshot missed from its newest checkpoint instead of training them again.
+
+    The checkpoints are read where Tune persisted them (the experiment's storage: sweeps/<name>/tune, a
+    shared path or a URI), not from this process's working directory, which on a cluster is another node's."""
+    import io
+    import pyarrow.fs
+    storage = tune.get_context().get_storage()
+    fs = storage.storage_filesystem
+    found = fs.get_file_info(pyarrow.fs.FileSelector(storage.trial_fs_path, allow_not_found=True))
+    newest, newest_path = None, None
+    for info in sorted(found, key=lambda i: i.path):
+        if info.type != pyarrow.fs.FileType.Directory or not info.base_name.startswith("checkpoint_"):
+            continue
+        try:
+            with fs.open_input_file(f"{info.path}/{STATE_FILE}") as f:
+                state = torch.load(io.BytesIO(f.readall()), map_location="cpu", weights_only=True)
+        except Exception:  # a checkpoint cut off by the crash
+            continue
+        if newest is None or state["epoch"] > newest["epoch"]:
+            newest, newest_path = state, info.path
     if newest is None:
         return
-    for metrics in newest["history"]:
-        if metrics["epoch"] > seen_epoch:
-            tune.report(_reportable(metrics))
+    missed = [m for m in newest["history"] if m["epoch"] > seen_epoch]
+    for i, metrics in enumerate(missed):
+        # the last report carries the newest checkpoint, so the trial's result holds its whole history
+        ckpt = tune.Checkpoint(newest_path, filesystem=fs) if i == len(missed) - 1 else None
+        tune.report(_reportable(metrics), checkpoint=ckpt)
 
 
 def run_trial(params: Dict[str, Any], data: DecodedSet, space: SearchSpace, metric: str,

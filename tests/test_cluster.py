@@ -1,0 +1,149 @@
+"""A sweep on a real 2-node Ray cluster (loopback, token auth), logging to a real MLflow tracking server on a
+real PostgreSQL, with Tune's experiment on a `--storage` path outside sweeps/; then --resume through
+RAY_ADDRESS and `finalize` against the same server (slow; services in tests/cluster_fixtures.py). Plus a
+quick test of where `--storage` puts the experiment."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import yaml
+
+from cluster_fixtures import become_subreaper, mlflow_server, postgres_server, ray_cluster
+from dfsweep.sweep import SweepPaths, _split_location, experiment_location
+from tinydata import write_tiny_set
+
+EXE = str(Path(sys.executable).parent / "dfsweep")
+HEAD, WORKER = "127.0.0.2", "127.0.0.3"
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory):
+    become_subreaper()
+    tmp = tmp_path_factory.mktemp("services")
+    try:
+        with postgres_server() as pg, mlflow_server(pg.url, tmp / "artifacts") as mlflow, \
+                ray_cluster((HEAD, WORKER), cpus_per_node=1) as cluster:
+            mlflow.wait_ready()      # it booted while the Ray nodes started
+            yield SimpleNamespace(pg=pg, mlflow=mlflow.url, ray=cluster)
+    finally:
+        become_subreaper(False)
+
+
+def _dfsweep(args, cwd, env, timeout=300):
+    r = subprocess.run([EXE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, f"dfsweep {' '.join(args)}: {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r
+
+
+def _space(tmp_path, data):
+    cfg = {
+        "data": {"train": str(data), "image_size": 64, "cache_dir": str(tmp_path / "cache")},
+        "model": {"name": "deepfakenet", "width": 0.25},
+        "train": {"epochs": 2, "batch_size": 8, "lr": 1e-3},
+        # 2 trials at a time, 1 CPU each, on nodes of 1 CPU: the first two are placed on different nodes at once.
+        # No actor reuse: a trial this short would otherwise be done before the second node's actor is up, and
+        # Tune would hand the next trial to the first node's idle actor instead.
+        "sweep": {"num_samples": 4, "max_concurrent_trials": 2, "metric": "auc", "seed": 3,
+                  "scheduler": {"name": "fifo"}, "resources_per_trial": {"cpu": 1}, "reuse_actors": False},
+        "search": {"train.lr": {"float": [1e-4, 3e-3], "log": True},
+                   "augment.preset": {"choice": ["seed", "none"]}},
+    }
+    p = tmp_path / "space.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def _query(pg, sql, *args):
+    conn = pg.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def _runs(pg, experiment):
+    """(run_uuid, status, {tag: value}) of the experiment's live runs, read from PostgreSQL itself."""
+    rows = _query(pg, "SELECT r.run_uuid, r.status, t.key, t.value FROM runs r JOIN experiments e "
+                      "ON r.experiment_id = e.experiment_id LEFT JOIN tags t ON t.run_uuid = r.run_uuid "
+                      "WHERE e.name = %s AND r.lifecycle_stage = 'active'", experiment)
+    runs = {}
+    for run_id, status, key, value in rows:
+        runs.setdefault(run_id, (run_id, status, {}))[2].update({key: value} if key else {})
+    return list(runs.values())
+
+
+def test_experiment_location_default_path_and_uri(tmp_path, monkeypatch):
+    paths = SweepPaths(tmp_path / "sweeps", "s")
+    assert experiment_location(paths) == str((tmp_path / "sweeps" / "s" / "tune").resolve())
+    monkeypatch.chdir(tmp_path)
+    assert experiment_location(paths, "shared") == str(tmp_path.resolve() / "shared" / "s")
+    uri = experiment_location(paths, "s3://bucket/pre/?region=eu-west-1")
+    assert uri == "s3://bucket/pre/s?region=eu-west-1"                        # the name before the query
+    assert _split_location(uri) == ("s3://bucket/pre?region=eu-west-1", "s")   # RunConfig(storage_path, name)
+    assert _split_location(experiment_location(paths, "gs://bucket")) == ("gs://bucket", "s")
+    assert _split_location(str(tmp_path / "x" / "s")) == (str(tmp_path / "x"), "s")
+
+
+@pytest.mark.slow
+def test_sweep_on_two_node_cluster_with_mlflow_server_on_postgres(services, tmp_path):
+    data = write_tiny_set(tmp_path / "data", n_real=40, n_fake=12)
+    space = _space(tmp_path, data)
+    storage = tmp_path / "shared-storage"   # what every node of a real cluster would mount
+    env = {**os.environ, **services.ray.env}
+    for k in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI"):
+        env.pop(k, None)
+
+    # 1. the sweep, on the cluster, into the tracking server and the storage path
+    r = _dfsweep(["run", str(space), "--name", "cl", "--address", services.ray.address,
+                  "--tracking-uri", services.mlflow, "--storage", str(storage)], tmp_path, env)
+    assert f"ray: cluster at {services.ray.address}: 2 nodes ({HEAD}, {WORKER})" in r.stdout
+    sweep = tmp_path / "sweeps" / "cl"
+    board = pd.read_csv(sweep / "leaderboard.csv")
+    assert len(board) == 4 and (board["status"] == "FINISHED").all(), board.to_string()
+    assert set(board["node_ip"]) == {HEAD, WORKER}, r.stdout   # trials (and the data) reached both nodes
+    assert "node_ip" in r.stdout                              # printed when trials ran on several nodes
+    state = json.loads((sweep / "state.json").read_text())
+    assert state["storage"] == str(storage / "cl") and state["tracking_uri"] == services.mlflow
+    assert state["address"] == services.ray.address
+    assert (storage / "cl" / "tuner.pkl").is_file() and not (sweep / "tune").exists()
+    assert len(list((storage / "cl").glob("trial_*/checkpoint_*"))) >= 4
+    assert (sweep / "best.yaml").is_file() and (sweep / "optuna.db").is_file()
+
+    # 2. every run is in PostgreSQL: the parent and one FINISHED child per trial, with per-epoch metrics
+    runs = _runs(services.pg, "cl")
+    parents = [x for x in runs if "mlflow.parentRunId" not in x[2]]
+    assert len(parents) == 1 and parents[0][1] == "FINISHED"
+    children = [x for x in runs if x[2].get("mlflow.parentRunId") == parents[0][0]]
+    assert sorted(x[2]["dfsweep.trial_id"] for x in children) == sorted(board["trial_id"].astype(str))
+    assert {x[1] for x in children} == {"FINISHED"}
+    for run_id, _, _ in children:
+        steps = _query(services.pg, "SELECT step FROM metrics WHERE run_uuid = %s AND key = 'auc' ORDER BY step",
+                       run_id)
+        assert [x for (x,) in steps] == [1, 2]
+
+    # 3. --resume via RAY_ADDRESS, state from --storage as recorded: nothing left to run, nothing run again
+    r = _dfsweep(["run", str(space), "--resume", "--name", "cl"], tmp_path, {**env, "RAY_ADDRESS": services.ray.address})
+    assert f"ray: cluster at {services.ray.address}: 2 nodes" in r.stdout
+    assert f"resuming sweep cl from {storage / 'cl'}" in r.stdout
+    assert " started: " not in r.stdout and " epoch " not in r.stdout
+    assert len(pd.read_csv(sweep / "leaderboard.csv")) == 4
+    runs = _runs(services.pg, "cl")
+    assert len(runs) == 5 and {x[1] for x in runs} == {"FINISHED"}
+
+    # 4. finalize reads best.yaml and state.json: its run lands under the sweep's parent on the server
+    test_dir = write_tiny_set(tmp_path / "test", n_real=6, n_fake=2, seed=1)
+    _dfsweep(["finalize", "cl", "--test", str(test_dir / "real"), "--set", "finalize.epochs=1",
+              "--set", "finalize.finetune_epochs=1"], tmp_path, env)
+    assert (sweep / "final" / "submission.csv").is_file()
+    final = [x for x in _runs(services.pg, "cl") if x[2].get("dfsweep.stage") == "finalize"]
+    assert len(final) == 1 and final[0][1] == "FINISHED" and final[0][2]["mlflow.parentRunId"] == parents[0][0]
+    versions = _query(services.pg, "SELECT count(*) FROM model_versions WHERE name = 'cl' AND run_id = %s",
+                      final[0][0])
+    assert versions == [(1,)]
