@@ -1,9 +1,5 @@
 """`dfsweep ui` serves the sweeps' MLflow store on loopback (a real MLflow server, real HTTP)."""
 import json
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -11,14 +7,7 @@ import pytest
 
 from dfsweep.tracking import SweepTracker, default_tracking_uri
 from dfsweep.ui import _is_loopback, ui_command
-
-EXE = str(Path(sys.executable).parent / "dfsweep")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from uitools import free_port, start_ui, wait_until_serving
 
 
 def test_loopback_detection_and_argv_is_a_list():
@@ -40,21 +29,11 @@ def test_ui_lists_the_sweep_runs(tmp_path, monkeypatch):
     tracker.end_child(child, "FINISHED")
     tracker.end_parent()
 
-    port = _free_port()
-    proc = subprocess.Popen([EXE, "ui", "--port", str(port)], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    port = free_port()
+    proc = start_ui(tmp_path, port)
     try:
-        first = proc.stdout.readline()
-        assert f"http://127.0.0.1:{port}" in first
         base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2).read()
-                break
-            except OSError:
-                assert time.time() < deadline and proc.poll() is None, "UI did not start"
-                time.sleep(0.5)
+        wait_until_serving(base, proc, tmp_path / "ui.log")
         req = urllib.request.Request(f"{base}/api/2.0/mlflow/experiments/search", data=b'{"max_results": 10}',
                                      headers={"Content-Type": "application/json"})
         exps = json.loads(urllib.request.urlopen(req, timeout=10).read())["experiments"]

@@ -8,11 +8,9 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tinydata import write_tiny_set
+from uitools import free_port, start_ui, wait_until_serving
 
 # Debian's chromium and chromium-driver (.ci/system-deps); named explicitly so Selenium Manager never
 # tries to download a browser or a driver
@@ -39,12 +38,6 @@ pytestmark = [
 
 EXE = str(Path(sys.executable).parent / "dfsweep")
 WAIT_S = 60  # a 2-core machine rendering MLflow's React app while the server warms up
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tiny_sweep(tmp_path: Path, name: str) -> Path:
@@ -64,28 +57,6 @@ def _tiny_sweep(tmp_path: Path, name: str) -> Path:
                        timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     return tmp_path / "sweeps" / name
-
-
-def _start_ui(tmp_path: Path, port: int) -> subprocess.Popen:
-    """`dfsweep ui` in its own process group, its output to a file: the server logs every request, and a
-    pipe nobody reads would fill and stall it."""
-    with open(tmp_path / "ui.log", "w") as out:
-        return subprocess.Popen([EXE, "ui", "--port", str(port)], cwd=tmp_path, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _wait_until_serving(base: str, ui: subprocess.Popen, log: Path) -> None:
-    deadline = time.time() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/health", timeout=2).read()
-            break
-        except OSError:
-            assert ui.poll() is None and time.time() < deadline, \
-                f"dfsweep ui not serving /health after 90 s:\n{log.read_text()[-3000:]}"
-            time.sleep(0.5)
-    first = log.read_text().splitlines()[0]
-    assert first.startswith("MLflow UI for ") and f" at {base} " in f"{first} ", first
 
 
 def _chromium(profile: Path) -> webdriver.Chrome:
@@ -174,13 +145,13 @@ def test_ui_shows_the_sweep_and_its_nested_trials_in_a_browser(tmp_path, monkeyp
     shot = artifacts / "mlflow-ui.png"
     shot.unlink(missing_ok=True)
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     profile = tmp_path / "chromium-profile"
-    ui = _start_ui(tmp_path, port)
+    ui = start_ui(tmp_path, port)
     driver = None
     try:
-        _wait_until_serving(base, ui, tmp_path / "ui.log")
+        wait_until_serving(base, ui, tmp_path / "ui.log")
         driver = _chromium(profile)
         # the runs grid re-renders as its data arrives: every lookup re-finds its element inside a wait,
         # so a row replaced between finding and using it is looked up again rather than failing the test

@@ -1,0 +1,38 @@
+"""Starting `dfsweep ui` in tests: a free loopback port, the server in its own process group with its output
+in a file, and waiting until it serves."""
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+EXE = str(Path(sys.executable).parent / "dfsweep")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_ui(tmp_path: Path, port: int) -> subprocess.Popen:
+    """`dfsweep ui` in its own process group, its output to a file: the server logs every request, and a
+    pipe nobody reads would fill and stall it."""
+    with open(tmp_path / "ui.log", "w") as out:
+        return subprocess.Popen([EXE, "ui", "--port", str(port)], cwd=tmp_path, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_until_serving(base: str, ui: subprocess.Popen, log: Path) -> None:
+    deadline = time.time() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=2).read()
+            break
+        except OSError:
+            assert ui.poll() is None and time.time() < deadline, \
+                f"dfsweep ui not serving /health after 90 s:\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)
+    first = log.read_text().splitlines()[0]
+    assert first.startswith("MLflow UI for ") and f" at {base} " in f"{first} ", first
