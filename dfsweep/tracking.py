@@ -164,7 +164,8 @@ def _log_metrics(client, run_id: str, metrics: Mapping[str, Any], step: int) -> 
 
 # Tune bookkeeping that is not a metric worth a chart
 _SKIP = {"training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "pid", "time_since_restore",
-         "iterations_since_restore", "done", "epoch", "checkpoint_dir_name", "should_checkpoint"}
+         "iterations_since_restore", "done", "epoch", "checkpoint_dir_name", "should_checkpoint",
+         "gpu_share", "gpus_visible"}
 
 
 class TrackingCallback(tune.Callback):

@@ -60,6 +60,14 @@ def _replay_finished(seen_epoch: int) -> None:
         tune.report(_reportable(metrics), checkpoint=ckpt)
 
 
+def _placement() -> Dict[str, float]:
+    """What this trial was given: its GPU share (`resources_per_trial.gpu`, fractional allowed) and the
+    number of GPUs Ray made visible to it (CUDA_VISIBLE_DEVICES), so the leaderboard shows both."""
+    import ray
+    res = tune.get_context().get_trial_resources().required_resources
+    return {"gpu_share": float(res.get("GPU", 0.0)), "gpus_visible": float(len(ray.get_gpu_ids()))}
+
+
 def run_trial(params: Dict[str, Any], data: DecodedSet, space: SearchSpace, metric: str,
               min_precision: float | None, skip_trials: frozenset | set = frozenset()) -> None:
     """The trainable. `data` arrives from Ray's object store (decoded once by the driver, shared zero-copy).
@@ -78,10 +86,12 @@ def run_trial(params: Dict[str, Any], data: DecodedSet, space: SearchSpace, metr
         _replay_finished(resume["epoch"] if resume else 0)
         return
 
+    placement = _placement()
+
     def on_epoch(metrics: Dict[str, Any], state_fn) -> None:
         with tempfile.TemporaryDirectory(prefix="dfsweep-ckpt-") as d:
             torch.save(state_fn(), Path(d) / STATE_FILE)
-            tune.report(_reportable(metrics), checkpoint=tune.Checkpoint.from_directory(d))
+            tune.report({**_reportable(metrics), **placement}, checkpoint=tune.Checkpoint.from_directory(d))
 
     fit(cfg, data, on_epoch=on_epoch, resume=resume, select=metric,
         min_precision=min_precision if metric == "recall_at_precision" else None)

@@ -277,7 +277,7 @@ def _ray_start(args: List[str], env: Dict[str, str], log: Path, cluster: RayClus
 
 @contextmanager
 def ray_cluster(ips=("127.0.0.2", "127.0.0.3"), cpus_per_node: int = 1, memory_gib: float = 3,
-                object_store_mib: int = 128) -> Iterator[RayCluster]:
+                object_store_mib: int = 128, gpus_per_node: int = 0) -> Iterator[RayCluster]:
     """A head node on ips[0] and a worker node on each other ip, `cpus_per_node` CPUs each, with token auth
     (its own token, in the environment: ~/.ray/auth_token is never written)."""
     # short: Ray's unix socket paths under <temp dir>/<node>/session_<date>_<pid>/sockets/ must stay < 108 chars
@@ -287,7 +287,9 @@ def ray_cluster(ips=("127.0.0.2", "127.0.0.3"), cpus_per_node: int = 1, memory_g
     full_env.pop("RAY_ADDRESS", None)
     port = free_ports(1)[0]
     cluster = RayCluster(f"{ips[0]}:{port}", list(ips), temp_dir, env)
-    per_node = ["--num-cpus", str(cpus_per_node), "--memory", str(int(memory_gib * 2**30)),
+    # --num-gpus declares logical GPUs: Ray schedules and assigns them (CUDA_VISIBLE_DEVICES) even on a CPU box
+    per_node = ["--num-cpus", str(cpus_per_node), "--num-gpus", str(gpus_per_node),
+                "--memory", str(int(memory_gib * 2**30)),
                 "--object-store-memory", str(object_store_mib * 2**20)]
     try:
         for i, ip in enumerate(ips):

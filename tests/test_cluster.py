@@ -147,3 +147,34 @@ def test_sweep_on_two_node_cluster_with_mlflow_server_on_postgres(services, tmp_
     versions = _query(services.pg, "SELECT count(*) FROM model_versions WHERE name = 'cl' AND run_id = %s",
                       final[0][0])
     assert versions == [(1,)]
+
+
+@pytest.mark.slow
+def test_fractional_gpu_share_reaches_each_trial(tmp_path):
+    """`resources_per_trial.gpu: 0.5` on a node with one (logical) GPU: both trials hold half of it at the
+    same time, and each sees that GPU. On this CPU machine the trials then train on the CPU."""
+    become_subreaper()
+    try:
+        with ray_cluster(("127.0.0.2",), cpus_per_node=2, gpus_per_node=1) as cluster:
+            data = write_tiny_set(tmp_path / "data", n_real=30, n_fake=10)
+            space = _space(tmp_path, data)
+            cfg = yaml.safe_load(space.read_text())
+            cfg["train"]["epochs"] = 6
+            cfg["sweep"].update({"num_samples": 2, "resources_per_trial": {"cpu": 1, "gpu": 0.5}})
+            space.write_text(yaml.safe_dump(cfg))
+            env = {**os.environ, **cluster.env}
+            env.pop("RAY_ADDRESS", None)
+            _dfsweep(["run", str(space), "--name", "gpu", "--address", cluster.address], tmp_path, env)
+    finally:
+        become_subreaper(False)
+    board = pd.read_csv(tmp_path / "sweeps" / "gpu" / "leaderboard.csv")
+    assert len(board) == 2 and (board["status"] == "FINISHED").all()
+    assert (board["gpu_share"] == 0.5).all()
+    # both ran at once on the one GPU: their report windows overlap
+    windows = []
+    for trial_dir in (tmp_path / "sweeps" / "gpu" / "tune").glob("trial_*"):
+        df = pd.read_csv(trial_dir / "progress.csv")
+        assert (df["gpus_visible"] == 1).all() and (df["gpu_share"] == 0.5).all()
+        windows.append((df["timestamp"].min(), df["timestamp"].max()))
+    (a0, a1), (b0, b1) = windows
+    assert a0 <= b1 and b0 <= a1, windows
