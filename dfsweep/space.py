@@ -14,7 +14,7 @@ The forms mirror Optuna's own: `float: [low, high]` (+ `log`, `step`), `int: [lo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
 import optuna.distributions as od
 

@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -252,7 +251,6 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
     record either way."""
     t0 = time.time()
     from .data import load_labelled
-    s = cfg.sweep
 
     # 1. data first: every bad file is reported before a folder or a Ray process exists
     data = load_labelled(cfg.data)

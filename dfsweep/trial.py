@@ -1,7 +1,6 @@
 """One Ray Tune trial: sampled params -> config -> `fit` -> `tune.report(metrics, checkpoint)` each epoch."""
 from __future__ import annotations
 
-import math
 import tempfile
 from pathlib import Path
 from typing import Any, Dict

@@ -1,9 +1,7 @@
 import os
-import pickle
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch

@@ -2,7 +2,6 @@
 import math
 
 import pandas as pd
-import pytest
 import torch
 from ray import tune
 from ray.tune import Result
