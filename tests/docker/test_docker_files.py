@@ -412,7 +412,7 @@ def test_dockerfile_base_user_workdir_and_copies():
     assert "cuda" in base, f"base image {base} is not a CUDA image"
     users = [rest for word, rest in instr if word == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0"), "the image runs as root"
-    assert [rest for word, rest in instr if word == "WORKDIR"][-1] == "/work"
+    assert [rest for word, rest in instr if word == "WORKDIR"][-1] == "/app"
     ignored = {ln.strip() for ln in (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
                if ln.strip() and not ln.startswith("#")}
     for word, rest in instr:
