@@ -50,16 +50,20 @@ class DataConfig:
 class ModelConfig:
     name: str = "deepfakenet"
     params: Mapping[str, Any] = field(default_factory=dict)  # the factory's keyword arguments
+    input: str = "rgb"                   # input stem(s), `+`-joined: rgb, npr, srm, fft, rgb+npr, ...
 
     def __post_init__(self):
         from .models import MODELS  # registry lookup validates name and params
+        from .models.inputs import build_input, input_names
         full = MODELS.check_params(self.name, dict(self.params), "model", fixed=("in_chans", "num_classes"))
         # keep only what was set: a changed model.name must not inherit another family's defaults
         object.__setattr__(self, "params", {k: full[k] for k in self.params})
+        stem = build_input(self.input)  # an unknown or repeated name raises naming model.input
+        object.__setattr__(self, "input", "+".join(input_names(self.input)))  # " rgb + npr" -> "rgb+npr"
         # range checks live in the factories: build once on the meta device (no memory, ~ms)
         import torch
         with torch.device("meta"):
-            MODELS.get(self.name)(**full)
+            MODELS.get(self.name)(**full, in_chans=stem.out_channels)
 
     def resolved(self) -> Dict[str, Any]:
         """Every factory parameter, set or default."""
@@ -67,7 +71,8 @@ class ModelConfig:
         return MODELS.check_params(self.name, dict(self.params), "model", fixed=("in_chans", "num_classes"))
 
     def as_dict(self) -> Dict[str, Any]:
-        return {"name": self.name, **self.params}
+        # `input` only when not rgb: configs (checkpoints, MLflow params) of rgb models stay as they were
+        return {"name": self.name, **({"input": self.input} if self.input != "rgb" else {}), **self.params}
 
 
 @dataclass(frozen=True)
@@ -96,10 +101,24 @@ class AugmentConfig:
     blur_sigma_max: float = 2.0
     sharpness_p: float = 0.3             # `sharp` preset only
     sharpness_factor: float = 2.0
+    # how fakes are made and how images travel (uint8 stage, every preset; 0 = off)
+    self_blend_p: float = 0.0            # a real face becomes a Self-Blended pseudo-fake, labelled fake
+    jpeg_p: float = 0.0                  # JPEG re-compression at a quality in [jpeg_quality_min, _max]
+    jpeg_quality_min: int = 60
+    jpeg_quality_max: int = 95
+    rescale_p: float = 0.0               # down-scale by a factor in [rescale_min, 1), then back up
+    rescale_min: float = 0.5
 
     def __post_init__(self):
         from .augment import PRESETS
         PRESETS.get(self.preset, "augment.preset")
+        for k in ("self_blend_p", "jpeg_p", "rescale_p"):
+            v = getattr(self, k)
+            _check(0.0 <= v <= 1.0, f"augment.{k}", f"must be a probability in [0, 1], got {v}")
+        _check(1 <= self.jpeg_quality_min <= self.jpeg_quality_max <= 100, "augment.jpeg_quality_min",
+               f"need 1 <= jpeg_quality_min <= jpeg_quality_max <= 100, got {self.jpeg_quality_min}, "
+               f"{self.jpeg_quality_max}")
+        _check(0.1 <= self.rescale_min < 1.0, "augment.rescale_min", f"must be in [0.1, 1), got {self.rescale_min}")
         _check(0.05 <= self.crop_scale_min <= 1.0, "augment.crop_scale_min", "must be in [0.05, 1]")
         for k in ("flip_p", "jitter_p", "blur_p", "sharpness_p"):
             v = getattr(self, k)
@@ -123,7 +142,8 @@ class TrainConfig:
     plateau_factor: float = 0.5          # ReduceLROnPlateau on validation loss
     plateau_patience: int = 2
     eval_batch_size: int = 64
-    num_workers: int = 0
+    num_workers: int = 0                 # CPU: processes that gather + augment the next batches (spare cores only)
+    compile: bool = False                # torch.compile the training forward/backward (first step costs 10-30 s)
 
     def __post_init__(self):
         _check(self.epochs >= 1, "train.epochs", f"must be >= 1, got {self.epochs}")
@@ -172,6 +192,8 @@ class SweepConfig:
     resources_per_trial: ResourcesConfig = field(default_factory=ResourcesConfig)
     max_failures: int = 0                # retries of a trial that crashed (not of a diverged one)
     reuse_actors: bool = True            # saves the ~4 s process start per trial
+    data_fraction: float = 1.0           # multi-fidelity: trials use this stratified, group-aware share of
+                                         # the data (finalize trains on all of it)
 
     def __post_init__(self):
         _check(self.num_samples >= 1, "sweep.num_samples", f"must be >= 1, got {self.num_samples}")
@@ -179,6 +201,7 @@ class SweepConfig:
         _check(self.time_budget_s is None or self.time_budget_s > 0, "sweep.time_budget_s", "must be > 0")
         _check(0 < self.min_precision <= 1, "sweep.min_precision", "must be in (0, 1]")
         _check(self.max_failures >= 0, "sweep.max_failures", "must be >= 0")
+        _check(0 < self.data_fraction <= 1, "sweep.data_fraction", f"must be in (0, 1], got {self.data_fraction}")
         if self.name:
             import re
             _check(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name) is not None, "sweep.name",
@@ -194,10 +217,13 @@ class FinalizeConfig:
     min_precision: Optional[float] = None  # threshold rule: None -> max F1 (ties -> recall); p -> max recall at precision >= p
     tta_flip: bool = False               # average the prediction of the image and its mirror
     register_model: bool = True          # MLflow model registry, under the sweep's name
+    data: Optional[str] = None           # multi-fidelity: train the winner on this (larger) set; --data wins
+    image_size: Optional[int] = None     # ... and at this resolution (e.g. sweep at 128, finalize at 224)
 
     def __post_init__(self):
         _check(self.epochs >= 1, "finalize.epochs", f"must be >= 1, got {self.epochs}")
         _check(0 < self.val_fraction < 1, "finalize.val_fraction", "must be in (0, 1)")
+        _check(self.image_size is None or self.image_size >= 64, "finalize.image_size", "must be >= 64")
         _check(self.finetune_epochs >= 0, "finalize.finetune_epochs", "must be >= 0")
         _check(self.finetune_lr > 0, "finalize.finetune_lr", "must be > 0")
         _check(self.min_precision is None or 0 < self.min_precision <= 1, "finalize.min_precision",
@@ -328,7 +354,10 @@ def _build_section(name: str, raw: Any):
         model_name = raw.pop("name", ModelConfig.name)
         if not isinstance(model_name, str):
             raise DfsweepError(f"model.name: expected a string, got {model_name!r}")
-        return ModelConfig(name=model_name, params=raw)
+        model_input = raw.pop("input", ModelConfig.input)
+        if not isinstance(model_input, str):
+            raise DfsweepError(f"model.input: expected a string such as rgb or rgb+npr, got {model_input!r}")
+        return ModelConfig(name=model_name, params=raw, input=model_input)
     return _build_dataclass(cls, raw, name)
 
 

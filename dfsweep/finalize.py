@@ -43,6 +43,14 @@ def finalize_config(sweep_dir: Path, sets: List[str], data: Optional[str], test:
         cfg = config_from_dict(apply_overrides(raw, extra))
     except DfsweepError as e:
         raise DfsweepError(f"{best}: {e}") from None
+    # multi-fidelity: the sweep may have searched on less data or smaller images than the winner trains on
+    fidelity = {}
+    if cfg.finalize.data and not data:
+        fidelity["data.train"] = cfg.finalize.data
+    if cfg.finalize.image_size and not any(x.split("=", 1)[0].strip() == "data.image_size" for x in sets):
+        fidelity["data.image_size"] = cfg.finalize.image_size
+    if fidelity:
+        cfg = cfg.replace(fidelity)
     if not cfg.data.test:
         raise DfsweepError("no test folder: give --test PATH (or data.test in the sweep YAML)")
     return cfg

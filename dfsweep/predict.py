@@ -36,7 +36,7 @@ def load_model(path, device: str = "auto") -> LoadedModel:
         raise DfsweepError(f"{path}: checkpoint config is not valid: {e}") from None
     configure_threads(cfg.train.threads)
     dev = pick_device(device)
-    model = create_model(cfg.model.name, **dict(cfg.model.params))
+    model = create_model(cfg.model.name, input=cfg.model.input, **dict(cfg.model.params))
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:

@@ -97,7 +97,7 @@ def _lookup(cfg: Config, key: str) -> Any:
     section, field = key.split(".", 1)
     sec = getattr(cfg, section)
     if section == "model":
-        return sec.name if field == "name" else sec.resolved().get(field)
+        return getattr(sec, field) if field in ("name", "input") else sec.resolved().get(field)
     return getattr(sec, field)
 
 

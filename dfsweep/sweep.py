@@ -256,6 +256,13 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
     data = load_labelled(cfg.data)
     counts = data.class_counts()
     echo(f"data: {len(data)} images ({counts[0]} real, {counts[1]} fake) at {cfg.data.image_size} px")
+    if cfg.sweep.data_fraction < 1:
+        # multi-fidelity: a stratified, group-aware share, the same for every trial (and on --resume)
+        from .data import stratified_fraction
+        data = data.subset(stratified_fraction(data.labels, data.groups, cfg.sweep.data_fraction, cfg.sweep.seed))
+        counts = data.class_counts()
+        echo(f"sweep.data_fraction {cfg.sweep.data_fraction:g}: trials use {len(data)} images "
+             f"({counts[0]} real, {counts[1]} fake)")
 
     # 2. where it runs and where Tune's experiment lives: as given, else as the sweep recorded (--resume
     #    continues on the same cluster and storage; `--address local` brings a cluster sweep home)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .augment import build_train_transform, normalize
+from .augment import Augmenter, build_train_augment, normalize
 from .config import Config
 from .data import DecodedSet, balanced_sampler, load_labelled, split_indices
 from .losses import build_loss
@@ -55,19 +55,38 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     return t.permute(0, 3, 1, 2)
 
 
-class _Augmented(Dataset):
-    def __init__(self, images: torch.Tensor, labels: np.ndarray, transform):
-        self.images, self.labels, self.transform = images, torch.from_numpy(labels.astype(np.float32)), transform
+def batch_generator(seed: int, epoch: int, batch: int) -> torch.Generator:
+    """The augmentation RNG of one batch: a function of (seed, epoch, batch number) only, so a resumed run
+    and a run with loader workers augment exactly like an uninterrupted in-process run."""
+    state = np.random.SeedSequence([int(seed) % (2**32), epoch, batch]).generate_state(1)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+class _EpochBatches(Dataset):
+    """Item b = training batch b of one epoch, gathered from the shared image array (never a copy of the
+    whole set: the array stays in Ray's object store or the decoded cache) and, with `augment`, augmented.
+
+    Used directly in the training process, or through a DataLoader whose workers gather and augment the
+    next batches while the model trains (CPU training with spare cores: `train.num_workers`)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batches: List[torch.Tensor], seed: int,
+                 epoch: int, augment: Optional[Augmenter]):
+        self.images, self.labels, self.batches = images, labels, batches
+        self.seed, self.epoch, self.augment = seed, epoch, augment
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.batches)
 
-    def __getitem__(self, i):
-        return self.transform(self.images[i]), self.labels[i]
+    def __getitem__(self, b: int):
+        idx = self.batches[b]
+        xb, yb = self.images[idx], self.labels[idx]
+        if self.augment is not None:
+            xb, yb = self.augment(xb, yb, batch_generator(self.seed, self.epoch, b))
+        return b, xb, yb
 
 
 def build_model(cfg: Config, device: torch.device) -> torch.nn.Module:
-    model = create_model(cfg.model.name, **dict(cfg.model.params))
+    model = create_model(cfg.model.name, input=cfg.model.input, **dict(cfg.model.params))
     model = model.to(device)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -82,12 +101,16 @@ def _autocast(cfg: Config, device: torch.device):
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: torch.Tensor, cfg: Config, device: torch.device,
-                   tta_flip: bool = False) -> torch.Tensor:
-    """Logits (float32, CPU) for uint8 N×3×H×W images (eval transform: normalisation only)."""
+                   tta_flip: bool = False, index: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Logits (float32, CPU) for uint8 N×3×H×W images (eval transform: normalisation only); with `index`,
+    for images[index], gathered batch by batch (no copy of the whole subset)."""
     model.eval()
     out = []
-    for start in range(0, len(images), cfg.train.eval_batch_size):
-        xb = normalize(images[start:start + cfg.train.eval_batch_size].to(device, non_blocking=True))
+    n = len(images) if index is None else len(index)
+    for start in range(0, n, cfg.train.eval_batch_size):
+        sl = slice(start, start + cfg.train.eval_batch_size)
+        xb = images[sl] if index is None else images[index[sl]]
+        xb = normalize(xb.to(device, non_blocking=True))
         if cfg.train.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         with _autocast(cfg, device):
@@ -99,9 +122,9 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, cfg: Config, de
 
 
 def predict_scores(model: torch.nn.Module, images: torch.Tensor, cfg: Config, device: torch.device,
-                   tta_flip: bool = False) -> np.ndarray:
+                   tta_flip: bool = False, index: Optional[torch.Tensor] = None) -> np.ndarray:
     """Fake probabilities in [0, 1]."""
-    return torch.sigmoid(predict_logits(model, images, cfg, device, tta_flip)).numpy()
+    return torch.sigmoid(predict_logits(model, images, cfg, device, tta_flip, index)).numpy()
 
 
 def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int] | None = None,
@@ -138,18 +161,34 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
     if init_state is not None:
         model.load_state_dict(init_state)
     criterion = build_loss(cfg.loss, n_real, n_fake).to(device)
+    # the compiled module shares `model`'s parameters; state dicts and evaluation use `model` itself
+    step_model = torch.compile(model) if t.compile else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=t.plateau_factor, patience=t.plateau_patience)
 
-    # 3. loader: per-sample augmentation on uint8, 50/50 batches from the weighted sampler
-    train_set = _Augmented(images[train_idx], y_train, build_train_transform(cfg.augment, cfg.data.image_size))
+    # 3. batches: 50/50 classes from the weighted sampler; augmentation per batch on the training device,
+    #    or in loader workers (CPU only, `train.num_workers`) so the next batches are ready in time
+    augment = build_train_augment(cfg.augment)
+    labels_f = torch.from_numpy(data.labels.astype(np.float32))
+    train_idx_t, val_idx_t = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
     gen = torch.Generator().manual_seed(t.seed)
     sampler = balanced_sampler(y_train, seed=t.seed) if cfg.data.balanced_sampler else None
-    loader = DataLoader(train_set, batch_size=t.batch_size, sampler=sampler, shuffle=sampler is None,
-                        generator=gen if sampler is None else None, num_workers=t.num_workers,
-                        drop_last=len(train_set) > t.batch_size, pin_memory=device.type == "cuda",
-                        persistent_workers=t.num_workers > 0)
+    drop_last = len(train_idx) > t.batch_size
+    in_workers = t.num_workers > 0 and device.type == "cpu"
+
+    def epoch_batches(epoch: int) -> DataLoader | _EpochBatches:
+        if sampler is not None:
+            order = torch.as_tensor(list(sampler))
+        else:
+            order = torch.randperm(len(train_idx), generator=gen)
+        rows = train_idx_t[order]
+        cut = len(rows) - len(rows) % t.batch_size if drop_last else len(rows)
+        batches = list(torch.split(rows[:cut], t.batch_size))
+        ds = _EpochBatches(images, labels_f, batches, t.seed, epoch, augment if in_workers else None)
+        if t.num_workers == 0:
+            return ds
+        return DataLoader(ds, batch_size=None, num_workers=t.num_workers, pin_memory=device.type == "cuda")
 
     history: List[Dict[str, Any]] = []
     best: Dict[str, Any] = {"epoch": 0, "value": -math.inf, "metrics": {}, "state": None, "scores": None}
@@ -184,13 +223,14 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
         t0 = time.perf_counter()
         model.train()
         total, count = 0.0, 0
-        for xb, yb in loader:
-            xb = normalize(xb.to(device, non_blocking=True))
+        for b, xb, yb in epoch_batches(epoch):
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            if not in_workers:
+                xb, yb = augment(xb, yb, batch_generator(t.seed, epoch, b))
             if t.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            yb = yb.to(device, non_blocking=True)
             with _autocast(cfg, device):
-                logits = model(xb)
+                logits = step_model(xb)
             loss = criterion(logits, yb)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"training loss became {loss.item()} in epoch {epoch}")
@@ -207,7 +247,7 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
         # 5. validation: loss, AUC, AP, and F1/recall/precision at the F1-optimal threshold
         scores = None
         if len(val_idx):
-            val_logits = predict_logits(model, images[val_idx], cfg, device)
+            val_logits = predict_logits(model, images, cfg, device, index=val_idx_t)
             scores = torch.sigmoid(val_logits).numpy()
             with torch.no_grad():
                 val_loss = criterion(val_logits.to(device), torch.from_numpy(y_val).to(device)).item()

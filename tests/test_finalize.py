@@ -38,6 +38,18 @@ def test_finalize_needs_a_best_trial_and_a_test_folder(tmp_path):
         finalize_config(tmp_path, ["finalize.epoks=3"], None, "x")
 
 
+def test_finalize_trains_at_its_own_fidelity(tmp_path):
+    """A sweep searched at 128 px on a small set; finalize.data/image_size train the winner on more, larger
+    images. --data and --set data.image_size still win."""
+    best = {"data": {"train": "small", "image_size": 128},
+            "finalize": {"data": "large", "image_size": 224}}
+    (tmp_path / "best.yaml").write_text(yaml.safe_dump(best))
+    cfg = finalize_config(tmp_path, [], None, "test")
+    assert (cfg.data.train, cfg.data.image_size) == ("large", 224)
+    cfg = finalize_config(tmp_path, ["data.image_size=160"], "other", "test")
+    assert (cfg.data.train, cfg.data.image_size) == ("other", 160)
+
+
 @pytest.mark.slow
 def test_sweep_then_finalize_evaluate_predict(tmp_path):
     data = write_tiny_set(tmp_path / "data", n_real=40, n_fake=12)

@@ -4,10 +4,10 @@ from .decode import FORMAT_VERSION, decode_image, decode_images
 from .demo import ensure_demo, generate_demo
 from .sampler import balanced_sampler
 from .sources import CLASS_NAMES, IMAGE_EXTENSIONS, Listing, list_labelled, list_unlabelled
-from .split import split_indices
+from .split import split_indices, stratified_fraction
 
 __all__ = [
     "CLASS_NAMES", "DecodedSet", "FORMAT_VERSION", "IMAGE_EXTENSIONS", "Listing",
     "balanced_sampler", "decode_image", "decode_images", "ensure_demo", "generate_demo",
-    "list_labelled", "list_unlabelled", "load_labelled", "load_unlabelled", "split_indices",
+    "list_labelled", "list_unlabelled", "load_labelled", "load_unlabelled", "split_indices", "stratified_fraction",
 ]

@@ -8,7 +8,7 @@ import numpy as np
 from ..errors import DfsweepError
 from .sources import CLASS_NAMES
 
-__all__ = ["split_indices"]
+__all__ = ["split_indices", "stratified_fraction"]
 
 
 def _name(c: int) -> str:
@@ -101,3 +101,12 @@ def split_indices(
 
     val_mask = in_val[group_of]
     return np.flatnonzero(~val_mask).astype(np.int64), np.flatnonzero(val_mask).astype(np.int64)
+
+
+def stratified_fraction(labels: np.ndarray, groups: Optional[np.ndarray], fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of a stratified, group-aware `fraction` of the images (all of them at 1.0): a sweep's
+    lower-fidelity share of the data. It is the validation side of `split_indices`, so each class keeps
+    its share to within about one group and a group is never cut."""
+    if fraction >= 1.0:
+        return np.arange(len(labels), dtype=np.int64)
+    return split_indices(labels, groups, fraction, seed)[1]

@@ -12,11 +12,21 @@ MODELS = Registry("model")
 register_model = MODELS.register
 
 
-def create_model(name: str, **params) -> nn.Module:
-    """Build a registered model; params are validated against the factory's keyword defaults."""
+def create_model(name: str, input: str = "rgb", **params) -> nn.Module:
+    """Build a registered model; params are validated against the factory's keyword defaults.
+
+    `input` names the input stem (`dfsweep.models.inputs`): `rgb` gives the plain model, so existing
+    checkpoints keep their keys; any other spec gives `WithInput(stem, net)` with the net's `in_chans`
+    set to the stem's channel count."""
+    from .inputs import WithInput, build_input, input_names  # inputs -> fft -> here: import at call time
     fixed = {k: params.pop(k) for k in ("in_chans", "num_classes") if k in params}
     full = MODELS.check_params(name, params, "model", fixed=("in_chans", "num_classes"))
-    return MODELS.get(name)(**full, **fixed)
+    stem = build_input(input)
+    if input_names(input) == ("rgb",):
+        return MODELS.get(name)(**full, **fixed)
+    if "in_chans" in fixed:
+        raise DfsweepError(f"model.input: {input!r} sets the channel count; in_chans cannot be given too")
+    return WithInput(stem, MODELS.get(name)(**full, **fixed, in_chans=stem.out_channels))
 
 
 def check_common(*, width: float | None = None, depth: int | None = None, dropout: float | None = None) -> None:

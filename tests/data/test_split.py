@@ -79,3 +79,17 @@ def test_too_few_to_split(y, g, msg):
     with pytest.raises(DfsweepError) as e:
         split_indices(np.array(y, dtype=np.int64), None if g is None else np.array(g), 0.12, seed=0)
     assert msg in str(e.value) and str(e.value).startswith("data.val_fraction:")
+
+
+def test_stratified_fraction_keeps_class_shares_and_whole_groups():
+    from dfsweep.data import stratified_fraction
+    rng = np.random.default_rng(0)
+    labels = np.array([0] * 500 + [1] * 100)
+    groups = np.array([f"v{i // 4}" for i in range(600)])        # groups of 4 images
+    keep = stratified_fraction(labels, groups, 0.3, seed=1)
+    assert abs(len(keep) - 180) <= 8
+    assert abs(labels[keep].mean() - 100 / 600) < 0.03
+    kept_groups = set(groups[keep])
+    assert all((groups[keep] == g).sum() == 4 for g in rng.choice(sorted(kept_groups), 10))
+    assert np.array_equal(keep, stratified_fraction(labels, groups, 0.3, seed=1))
+    assert np.array_equal(stratified_fraction(labels, groups, 1.0, seed=1), np.arange(600))

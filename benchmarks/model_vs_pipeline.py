@@ -1,0 +1,129 @@
+"""The model's own training throughput vs a trial's real training throughput, side by side in one run.
+
+    python benchmarks/model_vs_pipeline.py [--data ../shared/data/dfdc-faces/train] [--image-size 128]
+                                           [--model deepfakenet] [--batch 16] [--threads 2] [--rounds 3]
+
+* model: forward + loss + backward + AdamW step on random tensors already on the device, normalised and
+  channels_last — what the network alone costs;
+* pipeline: `dfsweep.train.fit` for one epoch on the real faces (decoded cache, 50/50 sampler, batched
+  augmentation, the same loss and optimiser), its `train_images_per_s` (validation excluded);
+* also the augmentation alone per batch: the batched pipeline vs torchvision v2 called per image (what a
+  trial did before).
+
+Rounds alternate model and pipeline so both see the same machine load; the best round of each counts.
+The last line is `ratio: pipeline / model` (1.0 = the data path costs nothing).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from dfsweep.augment import build_train_augment
+from dfsweep.config import config_from_dict
+from dfsweep.data import load_labelled, split_indices
+from dfsweep.losses import build_loss
+from dfsweep.runtime import configure_threads, pick_device
+from dfsweep.train import batch_generator, build_model, fit, images_to_tensor
+
+
+def model_throughput(cfg, device, steps: int) -> float:
+    model = build_model(cfg, device)
+    model.train()
+    crit = build_loss(cfg.loss, 5, 1).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    n, s = cfg.train.batch_size, cfg.data.image_size
+    x = torch.randn(n, 3, s, s, device=device).contiguous(memory_format=torch.channels_last)
+    y = (torch.arange(n, device=device) % 2).float()
+
+    def step():
+        loss = crit(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss.item()
+
+    for _ in range(3):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * n / (time.perf_counter() - t0)
+
+
+def pipeline_throughput(cfg, data, train_idx) -> float:
+    result = fit(cfg, data, train_idx=train_idx, val_idx=[])
+    return result.history[-1]["train_images_per_s"]
+
+
+def augment_ms(cfg, images: torch.Tensor, reps: int = 20) -> tuple[float, float]:
+    """ms per batch: batched augmentation vs torchvision v2 per image (crop, flip, jitter, blur)."""
+    from torchvision.transforms import v2
+    a = cfg.augment
+    s = cfg.data.image_size
+    per_image = v2.Compose([
+        v2.RandomResizedCrop(s, scale=(a.crop_scale_min, 1.0), antialias=True), v2.RandomHorizontalFlip(a.flip_p),
+        v2.RandomApply([v2.ColorJitter(a.brightness, a.contrast, a.saturation, a.hue)], p=a.jitter_p),
+        v2.RandomApply([v2.GaussianBlur(5, (0.1, a.blur_sigma_max))], p=a.blur_p),
+        v2.ToDtype(torch.float32, scale=True), v2.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    ])
+    batched = build_train_augment(a)
+    n = cfg.train.batch_size
+    labels = torch.zeros(n)
+    times = {"batched": [], "v2": []}
+    for r in range(reps):
+        xb = images[r * n:(r + 1) * n]
+        t0 = time.perf_counter()
+        batched(xb, labels, batch_generator(0, 1, r))
+        times["batched"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        torch.stack([per_image(img) for img in xb])
+        times["v2"].append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times["batched"])), 1000 * float(np.median(times["v2"]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="../shared/data/dfdc-faces/train")
+    ap.add_argument("--image-size", type=int, default=128)
+    ap.add_argument("--model", default="deepfakenet")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--preset", default="seed")
+    args = ap.parse_args()
+
+    cfg = config_from_dict({
+        "data": {"train": args.data, "image_size": args.image_size},
+        "model": {"name": args.model},
+        "augment": {"preset": args.preset},
+        "train": {"epochs": 1, "batch_size": args.batch, "threads": args.threads, "seed": 42},
+    })
+    configure_threads(args.threads)
+    device = pick_device(cfg.train.device)
+    t0 = time.perf_counter()
+    data = load_labelled(cfg.data)
+    print(f"data: {len(data)} images at {args.image_size} px, loaded in {time.perf_counter() - t0:.1f}s")
+    train_idx, _ = split_indices(data.labels, data.groups, cfg.data.val_fraction, cfg.train.seed)
+    steps = len(train_idx) // args.batch
+    print(f"model {args.model}, batch {args.batch}, threads {args.threads}, device {device}, "
+          f"{steps} steps per measurement")
+
+    b_ms, v2_ms = augment_ms(cfg, images_to_tensor(data.images))
+    print(f"augmentation per batch: batched {b_ms:.1f} ms, torchvision v2 per image {v2_ms:.1f} ms "
+          f"({v2_ms / b_ms:.1f}x)")
+
+    model_runs, pipe_runs = [], []
+    for r in range(args.rounds):
+        model_runs.append(model_throughput(cfg, device, steps))
+        pipe_runs.append(pipeline_throughput(cfg, data, train_idx))
+        print(f"round {r + 1}: model {model_runs[-1]:.1f} img/s, pipeline {pipe_runs[-1]:.1f} img/s")
+    model_best, pipe_best = max(model_runs), max(pipe_runs)
+    print(f"best: model {model_best:.1f} img/s, pipeline {pipe_best:.1f} img/s")
+    print(f"ratio: {pipe_best / model_best:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The batched ops against torchvision's own per-image functions, where their definitions coincide."""
+import pytest
+import torch
+from torchvision.transforms.v2 import functional as TF
+
+from dfsweep.augment import batched as B
+
+
+def _imgs(n=4, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, size, size, generator=g)
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_crop_with_full_scale_square_ratio_and_no_flip_is_identity():
+    x = _imgs()
+    y = B.resized_crop_flip(x, (1.0, 1.0), 0.0, _gen(), ratio=(1.0, 1.0))
+    assert torch.allclose(y, x, atol=1e-5)
+
+
+def test_flip_p_one_matches_torchvision_hflip():
+    x = _imgs()
+    y = B.resized_crop_flip(x, (1.0, 1.0), 1.0, _gen(), ratio=(1.0, 1.0))
+    assert torch.allclose(y, TF.horizontal_flip(x), atol=1e-5)
+
+
+def test_crop_zooms_in():
+    # a checkerboard of 1-pixel squares: zooming in (scale 0.5) lowers the mean local contrast
+    x = ((torch.arange(32).view(1, -1) + torch.arange(32).view(-1, 1)) % 2).float().expand(4, 3, 32, 32)
+    y = B.resized_crop_flip(x.contiguous(), (0.5, 0.5), 0.0, _gen())
+    assert y.diff(dim=3).abs().mean() < 0.9 * x.diff(dim=3).abs().mean()
+
+
+@pytest.mark.parametrize("which", ["brightness", "contrast", "saturation"])
+def test_single_jitter_factor_matches_torchvision(which):
+    x = _imgs()
+    kw = {"brightness": 0.0, "contrast": 0.0, "saturation": 0.0, "hue": 0.0, which: 0.5}
+    g = _gen(3)
+    y = B.color_jitter(x, 1.0, gen=g, **kw)
+    # replay the draws: on-mask, then b, c, s factors (only `which` is away from 1), then hue
+    g = _gen(3)
+    B.bernoulli(4, 1.0, g)
+    draws = {k: B.uniform(4, 0.5, 1.5, g) for k in ("brightness", "contrast", "saturation")}
+    fn = {"brightness": TF.adjust_brightness, "contrast": TF.adjust_contrast, "saturation": TF.adjust_saturation}[which]
+    want = torch.stack([fn(x[i], draws[which][i].item()) for i in range(4)])
+    assert torch.allclose(y, want, atol=1e-4)
+
+
+def test_hue_shift_keeps_grey_and_luma_and_zero_shift_is_identity():
+    grey = torch.full((2, 3, 8, 8), 0.4)
+    assert torch.allclose(B.color_jitter(grey, 1.0, 0, 0, 0, 0.5, _gen()), grey, atol=1e-5)
+    x = _imgs(2)
+    assert torch.allclose(B.color_jitter(x, 1.0, 0, 0, 0, 0.0, _gen()), x, atol=1e-5)
+    y = B.color_jitter(x, 1.0, 0, 0, 0, 0.1, _gen())
+    luma = lambda t: (t * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1)  # noqa: E731
+    inside = (y > 0.01).all(1) & (y < 0.99).all(1)          # clamping aside
+    assert torch.allclose(luma(y)[inside], luma(x)[inside], atol=1e-4)
+    assert not torch.allclose(y, x, atol=1e-3)
+
+
+def test_jitter_probability_zero_changes_nothing():
+    x = _imgs()
+    assert torch.allclose(B.color_jitter(x, 0.0, 0.4, 0.4, 0.4, 0.1, _gen()), x, atol=1e-6)
+
+
+def test_blur_matches_torchvision_gaussian_blur():
+    x = _imgs()
+    g = _gen(5)
+    y = B.gaussian_blur(x, 1.0, (0.5, 2.0), g)
+    g = _gen(5)
+    B.bernoulli(4, 1.0, g)
+    sig = B.uniform(4, 0.5, 2.0, g)
+    want = torch.stack([TF.gaussian_blur(x[i], [5, 5], [sig[i].item()] * 2) for i in range(4)])
+    assert torch.allclose(y, want, atol=1e-4)
+
+
+def test_blur_probability_selects_samples():
+    x = _imgs(64)
+    y = B.gaussian_blur(x, 0.3, (1.0, 1.0), _gen())
+    changed = (y - x).flatten(1).abs().amax(1) > 1e-6
+    assert 5 <= int(changed.sum()) <= 35
+
+
+def test_sharpness_matches_torchvision():
+    x = _imgs()
+    y = B.adjust_sharpness(x, 1.0, 2.0, _gen())
+    want = torch.stack([TF.adjust_sharpness(x[i], 2.0) for i in range(4)])
+    assert torch.allclose(y, want, atol=1e-5)
+
+
+def test_draws_do_not_depend_on_probabilities():
+    # the stream position after an op is the same whatever p is, so one setting does not reshuffle others
+    g1, g2 = _gen(7), _gen(7)
+    B.gaussian_blur(_imgs(), 0.0, (0.1, 2.0), g1)
+    B.gaussian_blur(_imgs(), 1.0, (0.1, 2.0), g2)
+    assert torch.equal(torch.rand(3, generator=g1), torch.rand(3, generator=g2))

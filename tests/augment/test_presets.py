@@ -1,0 +1,88 @@
+import pytest
+import torch
+
+from dfsweep.augment import IMAGENET_MEAN, IMAGENET_STD, PRESETS, Augmenter, build_train_augment, normalize
+from dfsweep.config import AugmentConfig, config_from_dict
+from dfsweep.errors import DfsweepError
+from dfsweep.train import batch_generator
+
+
+def _batch(n=8, size=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
+
+
+@pytest.mark.parametrize("name", PRESETS.names())
+def test_presets_return_normalised_float_batches_of_the_same_shape(name):
+    x = _batch()
+    y, labels = build_train_augment(AugmentConfig(preset=name))(x, torch.zeros(8), batch_generator(1, 1, 0))
+    assert y.dtype == torch.float32 and y.shape == x.shape and torch.isfinite(y).all()
+    assert torch.equal(labels, torch.zeros(8))
+    lo = min((0 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD))
+    hi = max((1 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD))
+    assert y.min() >= lo - 1e-5 and y.max() <= hi + 1e-5
+
+
+def test_none_is_normalisation_only():
+    x = _batch()
+    y, _ = build_train_augment(AugmentConfig(preset="none"))(x, torch.zeros(8), batch_generator(1, 1, 0))
+    assert torch.allclose(y, normalize(x))
+
+
+def test_seed_preset_changes_every_sample_differently():
+    x = _batch(1).expand(8, -1, -1, -1).contiguous()      # eight copies of one image
+    y, _ = build_train_augment(AugmentConfig())(x, torch.zeros(8), batch_generator(1, 1, 0))
+    flat = y.flatten(1)
+    assert not torch.allclose(flat[0], normalize(x[:1]).flatten())
+    diffs = [(flat[i] - flat[j]).abs().mean().item() for i in range(8) for j in range(i + 1, 8)]
+    assert min(diffs) > 1e-3                              # per-sample parameters, not one draw per batch
+
+
+def test_same_generator_seed_same_augmentation_and_different_batches_differ():
+    aug = build_train_augment(AugmentConfig())
+    x = _batch()
+    a, _ = aug(x, torch.zeros(8), batch_generator(42, 3, 7))
+    b, _ = aug(x, torch.zeros(8), batch_generator(42, 3, 7))
+    c, _ = aug(x, torch.zeros(8), batch_generator(42, 3, 8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_all_probabilities_zero_and_full_crop_is_identity_up_to_interpolation():
+    cfg = AugmentConfig(flip_p=0.0, jitter_p=0.0, blur_p=0.0, crop_scale_min=1.0)
+    x = _batch()
+    y, _ = Augmenter(cfg)(x, torch.zeros(8), batch_generator(0, 1, 0))
+    # scale 1.0 still draws an aspect ratio in [3/4, 4/3], so allow the crop's resampling
+    assert (y - normalize(x)).abs().mean() < 1.5
+
+
+def test_flip_p_one_mirrors():
+    cfg = AugmentConfig(flip_p=1.0, jitter_p=0.0, blur_p=0.0, crop_scale_min=1.0)
+    x = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
+    x[..., :16] = 255                                      # left half white
+    y, _ = Augmenter(cfg)(x, torch.zeros(2), batch_generator(0, 1, 0))
+    assert (y[..., 20:] > y[..., :12].mean()).all()       # now the right half is the bright one
+
+
+def test_self_blend_relabels_real_faces():
+    cfg = AugmentConfig(preset="none", self_blend_p=1.0)
+    y, labels = Augmenter(cfg)(_batch(), torch.tensor([0.0, 1.0] * 4), batch_generator(0, 1, 0))
+    assert torch.equal(labels, torch.ones(8))
+
+
+@pytest.mark.parametrize("key,value", [("self_blend_p", 1.5), ("jpeg_p", -0.1), ("rescale_min", 1.0),
+                                       ("jpeg_quality_min", 0), ("jpeg_quality_max", 101)])
+def test_out_of_range_settings_name_the_key(key, value):
+    with pytest.raises(DfsweepError, match="augment.jpeg_quality_min" if "quality" in key else f"augment.{key}"):
+        config_from_dict({"augment": {key: value}})
+
+
+def test_jpeg_quality_bounds_are_ordered():
+    with pytest.raises(DfsweepError, match="jpeg_quality"):
+        AugmentConfig(jpeg_quality_min=90, jpeg_quality_max=50)
+
+
+def test_normalize_is_imagenet():
+    x = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
+    y = normalize(x)
+    for c in range(3):
+        assert y[0, c, 0, 0].item() == pytest.approx((1 - IMAGENET_MEAN[c]) / IMAGENET_STD[c], rel=1e-5)
