@@ -2,6 +2,7 @@
 
     python benchmarks/model_vs_pipeline.py [--data ../shared/data/dfdc-faces/train] [--image-size 128]
                                            [--model deepfakenet] [--batch 16] [--threads 2] [--rounds 3]
+                                           [--preset seed] [--num-workers 0]
 
 * model: forward + loss + backward + AdamW step on random tensors already on the device, normalised and
   channels_last — what the network alone costs;
@@ -93,13 +94,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--preset", default="seed")
+    ap.add_argument("--num-workers", type=int, default=0, help="train.num_workers for the pipeline")
     args = ap.parse_args()
 
     cfg = config_from_dict({
         "data": {"train": args.data, "image_size": args.image_size},
         "model": {"name": args.model},
         "augment": {"preset": args.preset},
-        "train": {"epochs": 1, "batch_size": args.batch, "threads": args.threads, "seed": 42},
+        "train": {"epochs": 1, "batch_size": args.batch, "threads": args.threads, "seed": 42,
+                  "num_workers": args.num_workers},
     })
     configure_threads(args.threads)
     device = pick_device(cfg.train.device)

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "configure_threads", "pick_device", "cpu_share"]
+__all__ = ["seed_everything", "configure_threads", "configure_allocator", "pick_device", "cpu_share"]
 
 
 def seed_everything(seed: int) -> None:
@@ -29,11 +29,37 @@ def cpu_share() -> int:
 
 def configure_threads(threads: int) -> int:
     """torch threads = `threads`, or the process's CPU share when 0. Also flushes denormals
-    (high-pass inputs ran ~9x slower on this CPU without it, see STACK-NOTES)."""
+    (high-pass inputs ran ~9x slower on this CPU without it, see STACK-NOTES) and keeps freed memory
+    for reuse (`configure_allocator`)."""
     n = threads if threads > 0 else cpu_share()
     torch.set_num_threads(n)
     torch.set_flush_denormal(True)
+    configure_allocator()
     return n
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def configure_allocator() -> bool:
+    """glibc: serve large CPU tensors from the heap and keep freed memory there.
+
+    Why: a training step allocates and frees the same few-MB activation and augmentation buffers every
+    batch. By default glibc maps each one fresh (mmap) and returns it on free, so every step pays
+    zero-filled page faults again: the batch augmentation measured 4.2 ms per 128 px batch of 16 with
+    the defaults and 3.0 ms with this (normalisation alone 2.0 -> 0.3 ms), and the model step ~5%
+    faster. The cost: the process keeps its peak memory. Returns whether glibc accepted it."""
+    import ctypes
+    import ctypes.util
+    import sys
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
 
 
 def pick_device(name: str) -> torch.device:

@@ -110,9 +110,7 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, cfg: Config, de
     for start in range(0, n, cfg.train.eval_batch_size):
         sl = slice(start, start + cfg.train.eval_batch_size)
         xb = images[sl] if index is None else images[index[sl]]
-        xb = normalize(xb.to(device, non_blocking=True))
-        if cfg.train.channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
+        xb = normalize(xb.to(device, non_blocking=True), cfg.train.channels_last)
         with _autocast(cfg, device):
             logits = model(xb).float().reshape(-1)
             if tta_flip:
@@ -169,7 +167,7 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
 
     # 3. batches: 50/50 classes from the weighted sampler; augmentation per batch on the training device,
     #    or in loader workers (CPU only, `train.num_workers`) so the next batches are ready in time
-    augment = build_train_augment(cfg.augment)
+    augment = build_train_augment(cfg.augment, channels_last=t.channels_last)
     labels_f = torch.from_numpy(data.labels.astype(np.float32))
     train_idx_t, val_idx_t = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
     gen = torch.Generator().manual_seed(t.seed)

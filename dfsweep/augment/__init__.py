@@ -2,20 +2,22 @@
 
 A training batch goes, on the training device (the GPU when there is one):
 
-    uint8 N×3×H×W ──self_blend──jpeg──rescale──> float [0, 1] ──preset ops──> ImageNet-normalised float
+    uint8 N×3×H×W ──self_blend──jpeg──rescale──preset ops (crop on uint8, then float [0, 255])──> normalised
 
 * The uint8 stage simulates how fakes are made and how images travel: Self-Blended Images
   (`augment.self_blend_p`, real faces become pseudo-fakes), JPEG re-compression (`jpeg_p`) and
   down/up-scaling (`rescale_p`). All are off unless set, for every preset.
-* The preset (`augment.preset`, a registry: the function name is the YAML value) lists the float ops:
-  `seed` = the recipe (RandomResizedCrop, HorizontalFlip, ColorJitter, GaussianBlur), `sharp` = the
-  same with RandomAdjustSharpness instead of blur (HRNet), `none` = nothing.
+* The preset (`augment.preset`, a registry: the function name is the YAML value) lists the ops, then
+  ColorJitter, then the ImageNet normalisation: `seed` = the recipe (RandomResizedCrop,
+  HorizontalFlip, GaussianBlur, ColorJitter), `sharp` = the same with RandomAdjustSharpness instead of
+  blur (HRNet), `none` = nothing.
 
 Every random choice comes from the `torch.Generator` passed in, so a batch's augmentation is a function
 of (seed, epoch, batch number) — resumable and identical on CPU and CUDA.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
 import torch
@@ -24,48 +26,56 @@ from ..config import AugmentConfig
 from ..registry import Registry
 from . import batched as B
 
-__all__ = ["PRESETS", "Augmenter", "build_train_augment", "normalize", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["PRESETS", "Preset", "Augmenter", "build_train_augment", "normalize", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-FloatOp = Callable[[torch.Tensor, Optional[torch.Generator]], torch.Tensor]
+Op = Callable[[torch.Tensor, Optional[torch.Generator]], torch.Tensor]
 PRESETS = Registry("augmentation preset")
 
 
-def _crop_flip_jitter(cfg: AugmentConfig) -> List[FloatOp]:
-    return [
-        lambda x, g: B.resized_crop_flip(x, (cfg.crop_scale_min, 1.0), cfg.flip_p, g),
-        lambda x, g: B.color_jitter(x, cfg.jitter_p, cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue, g),
-    ]
+@dataclass(frozen=True)
+class Preset:
+    ops: List[Op]            # in order, on uint8 or float pixels
+    jitter: bool = True      # ColorJitter last (one batched matmul, channels_last out), then normalisation
+
+
+def _crop_flip(cfg: AugmentConfig) -> Op:
+    return lambda x, g: B.resized_crop_flip(x, (cfg.crop_scale_min, 1.0), cfg.flip_p, g)
 
 
 @PRESETS.register
-def seed(cfg: AugmentConfig) -> List[FloatOp]:
-    """The recipe: RandomResizedCrop, HorizontalFlip, ColorJitter, GaussianBlur(p=blur_p)."""
+def seed(cfg: AugmentConfig) -> Preset:
+    """The recipe: RandomResizedCrop, HorizontalFlip, GaussianBlur(p=blur_p), ColorJitter.
+
+    Blur runs before the jitter here (v2's recipe blurs after it): both are per-sample linear maps, so the
+    order only matters where the jitter clamps, and the jitter's matmul leaves the batch channels_last."""
     sigma = (0.1, max(cfg.blur_sigma_max, 0.1))
-    return _crop_flip_jitter(cfg) + [lambda x, g: B.gaussian_blur(x, cfg.blur_p, sigma, g)]
+    return Preset([_crop_flip(cfg), lambda x, g: B.gaussian_blur(x.float(), cfg.blur_p, sigma, g)])
 
 
 @PRESETS.register
-def sharp(cfg: AugmentConfig) -> List[FloatOp]:
+def sharp(cfg: AugmentConfig) -> Preset:
     """For HRNet: RandomAdjustSharpness instead of blur, so up-sampling artifacts are not washed out."""
-    return _crop_flip_jitter(cfg) + [lambda x, g: B.adjust_sharpness(x, cfg.sharpness_p, cfg.sharpness_factor, g)]
+    return Preset([_crop_flip(cfg),
+                   lambda x, g: B.adjust_sharpness(x.float(), cfg.sharpness_p, cfg.sharpness_factor, g, peak=255.0)])
 
 
 @PRESETS.register
-def none(cfg: AugmentConfig) -> List[FloatOp]:
+def none(cfg: AugmentConfig) -> Preset:
     """No geometric or photometric augmentation."""
-    return []
+    return Preset([], jitter=False)
 
 
 class Augmenter:
     """`augmenter(batch_u8, labels, gen) -> (normalised float batch, labels)`; labels change only through
     self-blending (a real face turned pseudo-fake is labelled fake)."""
 
-    def __init__(self, cfg: AugmentConfig):
+    def __init__(self, cfg: AugmentConfig, channels_last: bool = False):
         self.cfg = cfg
-        self.ops = PRESETS.get(cfg.preset, "augment.preset")(cfg)
+        self.preset = PRESETS.get(cfg.preset, "augment.preset")(cfg)
+        self.channels_last = channels_last       # the last pass writes the model's memory format
 
     def __call__(self, batch_u8: torch.Tensor, labels: torch.Tensor,
                  gen: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -79,22 +89,28 @@ class Augmenter:
         if c.rescale_p > 0:
             from .degrade import rescale
             batch_u8 = rescale(batch_u8, c.rescale_p, c.rescale_min, generator=gen)
-        x = B.to_unit_float(batch_u8)
-        for op in self.ops:
+        x = batch_u8                                          # pixel units, [0, 255]
+        for op in self.preset.ops:
             x = op(x, gen)
-        return _standardise(x), labels
+        if self.preset.jitter:
+            x = B.color_jitter(x, c.jitter_p, c.brightness, c.contrast, c.saturation, c.hue, gen, peak=255.0)
+        return _standardise(x.float(), self.channels_last), labels
 
 
-def build_train_augment(cfg: AugmentConfig) -> Augmenter:
-    return Augmenter(cfg)
+def build_train_augment(cfg: AugmentConfig, channels_last: bool = False) -> Augmenter:
+    return Augmenter(cfg, channels_last)
 
 
-def _standardise(x: torch.Tensor) -> torch.Tensor:
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return x.sub_(mean).div_(std)
+def _standardise(x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """Pixel units [0, 255] -> ImageNet-normalised, in one pass: x / (255 std) - mean / std, written in
+    channels_last when asked (so the model's layout costs no extra copy)."""
+    scale = torch.tensor([1 / (255 * s) for s in IMAGENET_STD], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    shift = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)], device=x.device,
+                         dtype=x.dtype).view(1, 3, 1, 1)
+    fmt = torch.channels_last if channels_last and x.dim() == 4 else torch.contiguous_format
+    return torch.addcmul(shift, x, scale, out=torch.empty_like(x, memory_format=fmt))
 
 
-def normalize(batch_u8: torch.Tensor) -> torch.Tensor:
+def normalize(batch_u8: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
     """uint8 N×3×H×W -> float32, scaled to [0, 1] and ImageNet-normalised (the eval transform)."""
-    return _standardise(B.to_unit_float(batch_u8))
+    return _standardise(batch_u8.float(), channels_last)
