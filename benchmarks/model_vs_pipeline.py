@@ -5,7 +5,7 @@
                                            [--preset seed] [--num-workers 0]
 
 * model: forward + loss + backward + AdamW step on random tensors already on the device, normalised and
-  channels_last — what the network alone costs;
+  channels_last, in the trial's precision (`train.amp`) — what the network alone costs;
 * pipeline: `dfsweep.train.fit` for one epoch on the real faces (decoded cache, 50/50 sampler, batched
   augmentation, the same loss and optimiser), its `train_images_per_s` (validation excluded);
 * also the augmentation alone per batch: the batched pipeline vs torchvision v2 called per image (what a
@@ -27,7 +27,7 @@ from dfsweep.config import config_from_dict
 from dfsweep.data import load_labelled, split_indices
 from dfsweep.losses import build_loss
 from dfsweep.runtime import configure_threads, pick_device
-from dfsweep.train import batch_generator, build_model, fit, images_to_tensor
+from dfsweep.train import batch_generator, build_model, fit, images_to_tensor, train_autocast
 
 
 def model_throughput(cfg, device, steps: int) -> float:
@@ -40,7 +40,9 @@ def model_throughput(cfg, device, steps: int) -> float:
     y = (torch.arange(n, device=device) % 2).float()
 
     def step():
-        loss = crit(model(x), y)
+        with train_autocast(cfg, device):      # the trial's precision: bf16 on CPUs with AMX, CUDA AMP
+            logits = model(x)
+        loss = crit(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

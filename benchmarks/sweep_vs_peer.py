@@ -119,9 +119,10 @@ def run_peer(args, storage: Path) -> None:
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            metric="auc", mode="max", num_samples=args.trials, max_concurrent_trials=args.concurrent,
-            search_alg=OptunaSearch(space, sampler=optuna.samplers.TPESampler(seed=42)),
-            scheduler=ASHAScheduler(max_t=args.epochs, grace_period=args.grace, reduction_factor=2)),
+            num_samples=args.trials, max_concurrent_trials=args.concurrent,
+            search_alg=OptunaSearch(space, metric="auc", mode="max", sampler=optuna.samplers.TPESampler(seed=42)),
+            scheduler=ASHAScheduler(metric="auc", mode="max", max_t=args.epochs, grace_period=args.grace,
+                                    reduction_factor=2)),
         run_config=tune.RunConfig(storage_path=str(storage), name="peer", verbose=0))
     tuner.fit()
     ray.shutdown()

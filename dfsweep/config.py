@@ -137,7 +137,7 @@ class TrainConfig:
     seed: int = 42
     threads: int = 0                     # torch.set_num_threads; 0 -> the process's CPU share
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = True                     # CUDA only
+    amp: bool = True                     # bf16/fp16 autocast on CUDA; bf16 on CPUs with AMX/AVX512-BF16
     channels_last: bool = True
     plateau_factor: float = 0.5          # ReduceLROnPlateau on validation loss
     plateau_patience: int = 2

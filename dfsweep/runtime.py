@@ -7,7 +7,8 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "configure_threads", "configure_allocator", "pick_device", "cpu_share"]
+__all__ = ["seed_everything", "configure_threads", "configure_allocator", "cpu_has_bf16", "pick_device",
+           "cpu_share"]
 
 
 def seed_everything(seed: int) -> None:
@@ -60,6 +61,17 @@ def configure_allocator() -> bool:
     except (OSError, AttributeError):  # not glibc (e.g. musl)
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+
+
+def cpu_has_bf16() -> bool:
+    """Native bfloat16 on this CPU (AMX tiles or AVX512-BF16): where CPU autocast pays off. Without it,
+    bf16 convolutions are emulated and slower than float32."""
+    cpu = getattr(torch, "cpu", None)
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        fn = getattr(cpu, probe, None)
+        if fn is not None and fn():
+            return True
+    return False
 
 
 def pick_device(name: str) -> torch.device:
