@@ -2,7 +2,7 @@
 
     python benchmarks/model_vs_pipeline.py [--data ../shared/data/dfdc-faces/train] [--image-size 128]
                                            [--model deepfakenet] [--batch 16] [--threads 2] [--rounds 3]
-                                           [--preset seed] [--num-workers 0]
+                                           [--preset seed] [--num-workers 0] [--no-amp]
 
 * model: forward + loss + backward + AdamW step on random tensors already on the device, normalised and
   channels_last, in the trial's precision (`train.amp`) — what the network alone costs;
@@ -97,6 +97,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--preset", default="seed")
     ap.add_argument("--num-workers", type=int, default=0, help="train.num_workers for the pipeline")
+    ap.add_argument("--no-amp", action="store_true", help="train.amp=false: float32 on both sides")
     args = ap.parse_args()
 
     cfg = config_from_dict({
@@ -104,7 +105,7 @@ def main() -> None:
         "model": {"name": args.model},
         "augment": {"preset": args.preset},
         "train": {"epochs": 1, "batch_size": args.batch, "threads": args.threads, "seed": 42,
-                  "num_workers": args.num_workers},
+                  "num_workers": args.num_workers, "amp": not args.no_amp},
     })
     configure_threads(args.threads)
     device = pick_device(cfg.train.device)
@@ -113,7 +114,9 @@ def main() -> None:
     print(f"data: {len(data)} images at {args.image_size} px, loaded in {time.perf_counter() - t0:.1f}s")
     train_idx, _ = split_indices(data.labels, data.groups, cfg.data.val_fraction, cfg.train.seed)
     steps = len(train_idx) // args.batch
-    print(f"model {args.model}, batch {args.batch}, threads {args.threads}, device {device}, "
+    with train_autocast(cfg, device):
+        precision = str(torch.get_autocast_dtype(device.type)) if torch.is_autocast_enabled(device.type) else "float32"
+    print(f"model {args.model}, batch {args.batch}, threads {args.threads}, device {device}, {precision}, "
           f"{steps} steps per measurement")
 
     b_ms, v2_ms = augment_ms(cfg, images_to_tensor(data.images))

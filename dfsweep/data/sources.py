@@ -66,8 +66,8 @@ def _images_in(folder: Path) -> list[Path]:
             if not e.name.startswith(".") and e.name.lower().endswith(IMAGE_EXTENSIONS) and e.is_file()]
 
 
-def _check_unique_ids(where: Path, paths: list[Path]) -> list[str]:
-    ids = [p.stem for p in paths]
+def _check_unique_ids(where: Path, paths: list[Path], ids: list[str] | None = None) -> list[str]:
+    ids = [p.stem for p in paths] if ids is None else ids
     if len(set(ids)) != len(ids):
         seen: dict[str, Path] = {}
         dups = []
@@ -121,8 +121,15 @@ def _from_class_folders(root: Path) -> Listing:
                                f"(looked for {' '.join(IMAGE_EXTENSIONS)} directly inside)")
         paths += found
         labels += [cls] * len(found)
-    return Listing(paths=paths, labels=np.asarray(labels, dtype=np.int64), groups=None,
-                   ids=_check_unique_ids(root, paths))
+    # ids are file stems; where a real and a fake share a stem (real/0.jpg, fake/0.jpg — common in public
+    # sets), every id carries its class folder instead ("real/0"), so ids stay unique and readable
+    stems = [p.stem for p in paths]
+    if len(set(stems)) != len(stems):
+        ids = [f"{p.parent.name}/{p.stem}" for p in paths]
+        _check_unique_ids(root, paths, ids)
+    else:
+        ids = stems
+    return Listing(paths=paths, labels=np.asarray(labels, dtype=np.int64), groups=None, ids=ids)
 
 
 def _read_csv(csv: Path) -> pd.DataFrame:

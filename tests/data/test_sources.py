@@ -155,9 +155,16 @@ def test_duplicate_rows_and_ids(tmp_path, images):
     _raises([root, "duplicate image id"], list_unlabelled, root)
 
 
-def test_duplicate_ids_across_class_folders(tmp_path, images):
+def test_same_stem_in_both_class_folders_gets_class_prefixed_ids(tmp_path, images):
     root = tmp_path / "set"
-    images(root, ["real/x.jpg", "fake/x.png"])
+    images(root, ["real/x.jpg", "real/y.jpg", "fake/x.png"])
+    listing = list_labelled(root, DataConfig())
+    assert listing.ids == ["real/x", "real/y", "fake/x"] and list(listing.labels) == [0, 0, 1]
+
+
+def test_duplicate_ids_within_a_class_folder(tmp_path, images):
+    root = tmp_path / "set"
+    images(root, ["real/x.jpg", "real/x.png", "fake/x.png"])
     _raises([root, "duplicate image id", "x"], list_labelled, root, DataConfig())
 
 
