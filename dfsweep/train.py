@@ -193,7 +193,9 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
         ds = _EpochBatches(images, labels_f, batches, t.seed, epoch, augment if in_workers else None)
         if t.num_workers == 0:
             return ds
-        return DataLoader(ds, batch_size=None, num_workers=t.num_workers, pin_memory=device.type == "cuda")
+        # its own generator: a loader draws worker seeds from the global RNG otherwise, shifting dropout
+        return DataLoader(ds, batch_size=None, num_workers=t.num_workers, pin_memory=device.type == "cuda",
+                          generator=torch.Generator().manual_seed(t.seed))
 
     history: List[Dict[str, Any]] = []
     best: Dict[str, Any] = {"epoch": 0, "value": -math.inf, "metrics": {}, "state": None, "scores": None}

@@ -161,3 +161,49 @@ def test_finalize_killed_then_rerun_writes_a_complete_set(tmp_path):
     sub = pd.read_csv(out / "submission.csv", dtype={"id": str})
     assert sorted(sub["id"]) == sorted(p.stem for p in (test_dir / "real").iterdir())
     torch.load(out / "best_model_finetuned.pth", weights_only=True)
+
+
+@pytest.mark.slow
+def test_artifact_options_searched_at_low_fidelity_winner_finalized_at_full(tmp_path):
+    """The quality options end to end: a sweep over input stems, self-blending and JPEG/rescale, on half
+    the data; finalize trains the winner on a larger set at a higher resolution."""
+    small = write_tiny_set(tmp_path / "small", n_real=40, n_fake=12)
+    large = write_tiny_set(tmp_path / "large", n_real=60, n_fake=20)
+    space = {
+        "data": {"train": str(small), "image_size": 64, "cache_dir": str(tmp_path / "cache")},
+        "model": {"name": "deepfakenet", "width": 0.25},
+        "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3},
+        "sweep": {"num_samples": 3, "max_concurrent_trials": 2, "metric": "auc", "scheduler": {"name": "fifo"},
+                  "data_fraction": 0.5, "seed": 1},
+        "finalize": {"epochs": 1, "finetune_epochs": 1, "data": str(large), "image_size": 80},
+        "search": {"model.input": {"choice": ["rgb", "rgb+npr", "srm"]},
+                   "augment.self_blend_p": {"choice": [0.0, 0.5]},
+                   "augment.jpeg_p": {"choice": [0.0, 0.5]},
+                   "augment.rescale_p": {"choice": [0.0, 0.5]}},
+    }
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
+    test_dir = tmp_path / "test"
+    test_dir.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(test_dir / f"t{i}.png")
+    r = subprocess.run([EXE, "run", "space.yaml", "--name", "q"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "sweep.data_fraction 0.5: trials use 26 images" in r.stdout
+    board = pd.read_csv(tmp_path / "sweeps" / "q" / "leaderboard.csv")
+    assert len(board) == 3 and (board["status"] == "FINISHED").all()
+    assert set(board["param.model.input"]) <= {"rgb", "rgb+npr", "srm"}
+
+    r = subprocess.run([EXE, "finalize", "q", "--test", str(test_dir)], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "80 training images" in r.stdout                      # the larger set, all of it
+    s2 = torch.load(tmp_path / "sweeps" / "q" / "final" / "best_model_finetuned.pth", weights_only=True)
+    assert s2["config"]["data"]["image_size"] == 80 and s2["config"]["data"]["train"] == str(large)
+    best = yaml.safe_load((tmp_path / "sweeps" / "q" / "best.yaml").read_text())
+    assert s2["config"]["model"].get("input", "rgb") == best["model"].get("input", "rgb")
+    r = subprocess.run([EXE, "evaluate", str(tmp_path / "sweeps" / "q" / "final" / "best_model_finetuned.pth"),
+                        str(large), "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["n"] == 80

@@ -81,3 +81,25 @@ def test_learns_an_easy_signal():
 def test_diverging_loss_is_an_error():
     with pytest.raises(TrainingDiverged, match="loss became"):
         fit(_cfg(epochs=3, lr=1e25), _set())
+
+
+def test_loader_workers_train_exactly_like_the_training_process():
+    """Augmentation is a function of (seed, epoch, batch), so moving it into workers changes nothing."""
+    data = _set()
+    a = fit(_cfg(num_workers=0, epochs=1), data)
+    b = fit(_cfg(num_workers=1, epochs=1), data)
+    assert a.history[0]["train_loss"] == b.history[0]["train_loss"]
+    assert all(torch.equal(a.best_state[k], b.best_state[k]) for k in a.best_state)
+
+
+def test_training_reads_the_shared_array_without_copying_it():
+    data = _set()
+    data.images.flags.writeable = False          # as Ray's object store hands it over
+    res = fit(_cfg(epochs=1), data)
+    assert math.isfinite(res.history[0]["train_loss"])
+
+
+def test_self_blending_turns_real_faces_into_fakes_during_training():
+    cfg = _cfg(epochs=1).replace({"augment.self_blend_p": 1.0})
+    res = fit(cfg, _set())
+    assert math.isfinite(res.history[0]["train_loss"])
