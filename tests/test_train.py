@@ -103,3 +103,13 @@ def test_self_blending_turns_real_faces_into_fakes_during_training():
     cfg = _cfg(epochs=1).replace({"augment.self_blend_p": 1.0})
     res = fit(cfg, _set())
     assert math.isfinite(res.history[0]["train_loss"])
+
+
+@pytest.mark.slow
+def test_compiled_training_saves_plain_weights():
+    """train.compile: the step runs through torch.compile; the weights it saves load into an eager model."""
+    res = fit(_cfg(epochs=1, compile=True), _set())
+    assert math.isfinite(res.history[0]["train_loss"])
+    eager = fit(_cfg(epochs=1), _set())
+    assert set(res.best_state) == set(eager.best_state)
+    assert abs(res.history[0]["train_loss"] - eager.history[0]["train_loss"]) < 0.05
