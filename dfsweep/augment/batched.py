@@ -28,8 +28,7 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-__all__ = ["uniform", "bernoulli", "resized_crop_flip", "color_jitter", "gaussian_blur", "adjust_sharpness",
-           "to_unit_float"]
+__all__ = ["uniform", "bernoulli", "resized_crop_flip", "color_jitter", "gaussian_blur", "adjust_sharpness"]
 
 _GREY = (0.299, 0.587, 0.114)
 
@@ -42,10 +41,6 @@ def uniform(n: int, low: float, high: float, gen: Optional[torch.Generator]) -> 
 def bernoulli(n: int, p: float, gen: Optional[torch.Generator]) -> torch.Tensor:
     """n booleans, each True with probability p (always drawn, so the stream does not depend on p)."""
     return torch.rand(n, generator=gen) < p
-
-
-def to_unit_float(batch_u8: torch.Tensor) -> torch.Tensor:
-    return batch_u8.float().div_(255.0)
 
 
 def resized_crop_flip(x: torch.Tensor, scale: Tuple[float, float], flip_p: float,
