@@ -9,17 +9,9 @@ from dfsweep.errors import DfsweepError
 from dfsweep.models import INPUTS, MODELS, WithInput, build_input, create_model, input_channels
 from dfsweep.predict import load_model
 from dfsweep.space import parse_space
+from modelcheck import assert_trains
 
 SPECS = INPUTS.names() + ["rgb+npr", "srm+fft"]
-
-
-@pytest.fixture(autouse=True)
-def _one_intra_op_thread():
-    # as in test_models.py: tiny inputs gain nothing from threads, and a preempted worker stalls every op
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_all_stems_are_registered():
@@ -30,13 +22,7 @@ def test_all_stems_are_registered():
 @pytest.mark.parametrize("name", MODELS.names())
 def test_forward_backward_every_stem_every_model(name, spec):
     torch.manual_seed(0)
-    model = create_model(name, input=spec).train()
-    out = model(torch.randn(2, 3, 64, 64))
-    assert out.shape == (2, 1) and torch.isfinite(out).all()
-    out.sum().backward()
-    for pname, p in model.named_parameters():
-        assert p.grad is not None, f"{name}/{spec}: {pname} got no gradient"
-        assert torch.isfinite(p.grad).all(), f"{name}/{spec}: {pname} has a non-finite gradient"
+    assert_trains(create_model(name, input=spec).train(), torch.randn(2, 3, 64, 64), f"{name}/{spec}")
 
 
 @pytest.mark.parametrize("spec", SPECS)

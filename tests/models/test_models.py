@@ -7,6 +7,7 @@ import torch
 from dfsweep.errors import DfsweepError
 from dfsweep.models import MODELS, create_model
 from dfsweep.models.fft import log_spectrum
+from modelcheck import assert_trains
 
 NAMES = MODELS.names()
 # Knobs that must change the size of the net, and how to move each one away from its default.
@@ -17,16 +18,6 @@ SIZE_KNOBS = {
     "stages": lambda v: v + 1,
     "branches": lambda v: v - 1 if v > 2 else v + 1,
 }
-
-
-@pytest.fixture(autouse=True)
-def _one_intra_op_thread():
-    # Tiny inputs gain nothing from threads, and on a busy 2-core box a preempted OpenMP worker stalls
-    # every op at its barrier (seen: HRNet's 64 px forward at 2 s with 2 threads, 20 ms with 1).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _n_params(model):
@@ -41,15 +32,7 @@ def test_all_families_are_registered():
 @pytest.mark.parametrize("name", NAMES)
 def test_forward_backward(name, size):
     torch.manual_seed(0)
-    model = create_model(name).train()
-    x = torch.randn(2, 3, size, size)
-    out = model(x)
-    assert out.shape == (2, 1)
-    assert torch.isfinite(out).all()
-    out.sum().backward()
-    for pname, p in model.named_parameters():
-        assert p.grad is not None, f"{name}: {pname} got no gradient"
-        assert torch.isfinite(p.grad).all(), f"{name}: {pname} has a non-finite gradient"
+    assert_trains(create_model(name).train(), torch.randn(2, 3, size, size), name)
 
 
 @pytest.mark.parametrize("name", NAMES)
