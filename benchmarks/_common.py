@@ -21,7 +21,7 @@ SPACE = {
 
 
 def dfsweep_yaml(out: Path, *, data: str, image_size: int, trials: int, epochs: int, cpus: float,
-                 concurrent: int, grace: int, seed: int = 42, name: str = "bench", extra: Dict[str, Any] | None = None) -> Path:
+                 concurrent: int, grace: int, gpu: float = 0, seed: int = 42, name: str = "bench", extra: Dict[str, Any] | None = None) -> Path:
     spec: Dict[str, Any] = {
         "data": {"train": str(Path(data).absolute()), "image_size": image_size, "cache_dir": "cache"},
         "model": {"name": "deepfakenet"},
@@ -29,7 +29,7 @@ def dfsweep_yaml(out: Path, *, data: str, image_size: int, trials: int, epochs: 
         "sweep": {"name": name, "metric": "auc", "mode": "max", "num_samples": trials,
                   "max_concurrent_trials": concurrent, "seed": seed,
                   "scheduler": {"name": "asha", "grace_period": grace, "reduction_factor": 2},
-                  "resources_per_trial": {"cpu": cpus, "gpu": 0}},
+                  "resources_per_trial": {"cpu": cpus, "gpu": gpu}},
         "search": {k: {"float": [lo, hi], **({"log": True} if log else {})} for k, (lo, hi, log) in SPACE.items()},
     }
     for k, v in (extra or {}).items():

@@ -2,11 +2,16 @@
 
     python benchmarks/sweep_vs_peer.py [--data ../shared/data/dfdc-faces/train] [--image-size 128]
                                        [--trials 6] [--epochs 4] [--grace EPOCHS] [--concurrent 2]
+                                       [--cpus 1] [--gpu 0]
 
 Both sides: the same space (lr, BCE/focal mix, focal gamma, dropout; see _common.SPACE), TPE seeded 42,
-the same number of trials and epochs, ASHA (grace, reduction factor 2) on validation AUC, one CPU per
-trial, the same network (`dfsweep.models`' DeepFakeNet) and loss, batch 16, AdamW + ReduceLROnPlateau,
+the same number of trials and epochs, ASHA (grace, reduction factor 2) on validation AUC, the same CPUs
+(and GPU share) per trial, the same network (`dfsweep.models`' DeepFakeNet) and loss, batch 16, AdamW + ReduceLROnPlateau,
 the recipe's augmentation, a 50/50 WeightedRandomSampler, 88/12 split.
+
+On a GPU (`--gpu 0.25 --cpus 4`: each trial holds a quarter of the GPU and 4 CPUs) both sides train there
+with bf16 autocast, and the peer's DataLoader decodes in `--cpus` worker processes with pinned memory, as a
+GPU user writes it; dfsweep augments on the GPU.
 
 * dfsweep: `dfsweep run <generated yaml>` as a user runs it (a cold decode cache, MLflow logging, checkpoints).
 * peer: an ImageFolder-style Dataset that opens and decodes every JPEG with PIL in every trial and epoch,
@@ -30,7 +35,7 @@ from pathlib import Path
 from _common import SPACE, dfsweep_yaml, run_dfsweep, trial_results  # benchmarks/ is sys.path[0] for a script
 
 
-def peer_trainable(config, data_dir: str, image_size: int, epochs: int, seed: int):
+def peer_trainable(config, data_dir: str, image_size: int, epochs: int, seed: int, workers: int = 0):
     """One trial, written as Ray Tune tutorials write it."""
     import numpy as np
     import pandas as pd
@@ -76,18 +81,24 @@ def peer_trainable(config, data_dir: str, image_size: int, epochs: int, seed: in
 
     counts = np.bincount(labels[tr])
     sampler = WeightedRandomSampler(torch.as_tensor(1.0 / counts[labels[tr]]), len(tr), replacement=True)
-    train_loader = DataLoader(Faces(tr, train_tf), batch_size=16, sampler=sampler, drop_last=True)
-    val_loader = DataLoader(Faces(va, eval_tf), batch_size=64)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    loader_kw = {"num_workers": workers, "pin_memory": device.type == "cuda", "persistent_workers": workers > 0}
+    train_loader = DataLoader(Faces(tr, train_tf), batch_size=16, sampler=sampler, drop_last=True, **loader_kw)
+    val_loader = DataLoader(Faces(va, eval_tf), batch_size=64, **loader_kw)
 
-    model = create_model("deepfakenet", dropout=config["dropout"])
-    criterion = BceFocalLoss(config["bce_weight"], config["gamma"], counts[0] / counts[1])
+    model = create_model("deepfakenet", dropout=config["dropout"]).to(device)
+    criterion = BceFocalLoss(config["bce_weight"], config["gamma"], counts[0] / counts[1]).to(device)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     opt = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=1e-4)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=2)
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         model.train()
         for x, y in train_loader:
-            loss = criterion(model(x), y)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with amp:
+                logits = model(x)
+            loss = criterion(logits.float(), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -95,7 +106,8 @@ def peer_trainable(config, data_dir: str, image_size: int, epochs: int, seed: in
         logits, ys = [], []
         with torch.no_grad():
             for x, y in val_loader:
-                logits.append(model(x).reshape(-1))
+                with amp:
+                    logits.append(model(x.to(device)).float().reshape(-1).cpu())
                 ys.append(y)
         logits, ys = torch.cat(logits), torch.cat(ys)
         val_loss = criterion(logits, ys).item()
@@ -116,8 +128,8 @@ def run_peer(args, storage: Path) -> None:
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     trainable = tune.with_resources(
         tune.with_parameters(peer_trainable, data_dir=str(Path(args.data).absolute()), image_size=args.image_size,
-                             epochs=args.epochs, seed=42),
-        {"cpu": 1})
+                             epochs=args.epochs, seed=42, workers=int(args.cpus) if args.gpu else 0),
+        {"cpu": args.cpus, "gpu": args.gpu})
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -147,6 +159,8 @@ def main() -> None:
                     help="ASHA grace period (default: --epochs, so no trial stops early and both sides train "
                          "the same number of epochs; with less, ASHA's choices differ between the sides)")
     ap.add_argument("--concurrent", type=int, default=2)
+    ap.add_argument("--cpus", type=float, default=1, help="CPUs per trial, both sides")
+    ap.add_argument("--gpu", type=float, default=0, help="GPU share per trial, both sides (0: CPU only)")
     ap.add_argument("--side", choices=["both", "peer"], default="both", help=argparse.SUPPRESS)
     ap.add_argument("--storage", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -158,9 +172,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dfsweep-bench-") as tmp:
         tmp = Path(tmp)
         spec = dfsweep_yaml(tmp, data=args.data, image_size=args.image_size, trials=args.trials, epochs=args.epochs,
-                            cpus=1, concurrent=args.concurrent, grace=args.grace)
+                            cpus=args.cpus, gpu=args.gpu, concurrent=args.concurrent, grace=args.grace)
         print(f"search: {args.trials} trials x <= {args.epochs} epochs, ASHA grace {args.grace}, "
-              f"{args.concurrent} at a time, 1 CPU each, {args.image_size} px, data {args.data}")
+              f"{args.concurrent} at a time, {args.cpus:g} CPU + {args.gpu:g} GPU each, {args.image_size} px, "
+              f"data {args.data}")
         dfsweep_wall = run_dfsweep(spec, tmp)
         n, ep, best = _summary(tmp / "sweeps" / "bench")
         print(f"dfsweep: {dfsweep_wall:.1f} s wall, {n} trials, {ep} epochs trained ({dfsweep_wall / max(ep, 1):.1f} s "
@@ -169,7 +184,8 @@ def main() -> None:
         t0 = time.perf_counter()
         cmd = [sys.executable, __file__, "--side", "peer", "--storage", str(tmp / "peer"), "--data", args.data,
                "--image-size", str(args.image_size), "--trials", str(args.trials), "--epochs", str(args.epochs),
-               "--grace", str(args.grace), "--concurrent", str(args.concurrent)]
+               "--grace", str(args.grace), "--concurrent", str(args.concurrent), "--cpus", str(args.cpus),
+               "--gpu", str(args.gpu)]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         peer_wall = time.perf_counter() - t0
         if proc.returncode != 0:

@@ -200,6 +200,7 @@ def leaderboard(results, metric: str, mode: str, space: SearchSpace, epochs: int
         # the node of the trial's last report (Tune adds node_ip to every result): where it ran
         row["node_ip"] = (r.metrics or {}).get("node_ip") or ""
         row["gpu_share"] = (r.metrics or {}).get("gpu_share", 0.0)
+        row["on_cuda"] = bool((r.metrics or {}).get("on_cuda", 0.0))
         for k, v in (r.config or {}).items():
             row[f"param.{k}"] = v
         rows.append(row)

@@ -165,7 +165,7 @@ def _log_metrics(client, run_id: str, metrics: Mapping[str, Any], step: int) -> 
 # Tune bookkeeping that is not a metric worth a chart
 _SKIP = {"training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "pid", "time_since_restore",
          "iterations_since_restore", "done", "epoch", "checkpoint_dir_name", "should_checkpoint",
-         "gpu_share", "gpus_visible"}
+         "gpu_share", "gpus_visible", "on_cuda"}
 
 
 class TrackingCallback(tune.Callback):

@@ -9,6 +9,7 @@ import torch
 from ray import tune
 
 from .data import DecodedSet
+from .runtime import pick_device
 from .space import SearchSpace
 from .train import fit
 
@@ -59,12 +60,14 @@ def _replay_finished(seen_epoch: int) -> None:
         tune.report(_reportable(metrics), checkpoint=ckpt)
 
 
-def _placement() -> Dict[str, float]:
-    """What this trial was given: its GPU share (`resources_per_trial.gpu`, fractional allowed) and the
-    number of GPUs Ray made visible to it (CUDA_VISIBLE_DEVICES), so the leaderboard shows both."""
+def _placement(device: str) -> Dict[str, float]:
+    """What this trial was given: its GPU share (`resources_per_trial.gpu`, fractional allowed), the
+    number of GPUs Ray made visible to it (CUDA_VISIBLE_DEVICES) and whether it trains on one
+    (`on_cuda`), so the leaderboard shows all three."""
     import ray
     res = tune.get_context().get_trial_resources().required_resources
-    return {"gpu_share": float(res.get("GPU", 0.0)), "gpus_visible": float(len(ray.get_gpu_ids()))}
+    return {"gpu_share": float(res.get("GPU", 0.0)), "gpus_visible": float(len(ray.get_gpu_ids())),
+            "on_cuda": float(pick_device(device).type == "cuda")}
 
 
 def run_trial(params: Dict[str, Any], data: DecodedSet, space: SearchSpace, metric: str,
@@ -85,7 +88,7 @@ def run_trial(params: Dict[str, Any], data: DecodedSet, space: SearchSpace, metr
         _replay_finished(resume["epoch"] if resume else 0)
         return
 
-    placement = _placement()
+    placement = _placement(cfg.train.device)
 
     def on_epoch(metrics: Dict[str, Any], state_fn) -> None:
         with tempfile.TemporaryDirectory(prefix="dfsweep-ckpt-") as d:

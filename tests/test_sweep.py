@@ -187,3 +187,27 @@ def test_ctrl_c_stops_cleanly_prints_resume_and_resume_completes(tmp_path, tiny)
     _, runs = _mlflow_runs(tmp_path)
     children = [x for x in runs if "mlflow.parentRunId" in x.data.tags]
     assert len(children) == 4 and {x.info.status for x in children} == {"FINISHED"}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
+def test_fractional_gpu_trials_train_on_the_gpu(tmp_path, tiny):
+    """`resources_per_trial.gpu: 0.5` on a real GPU: two trials share it at once and both train on CUDA."""
+    space = _space(tmp_path, tiny, num_samples=2, max_concurrent_trials=2,
+                   resources_per_trial={"cpu": 1, "gpu": 0.5})
+    cfg = yaml.safe_load(space.read_text())
+    cfg["train"]["epochs"] = 3
+    space.write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([sys.executable, "-m", "dfsweep", "run", str(space), "--name", "gpu"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    board = pd.read_csv(tmp_path / "sweeps" / "gpu" / "leaderboard.csv")
+    assert len(board) == 2 and (board["status"] == "FINISHED").all()
+    assert (board["gpu_share"] == 0.5).all() and board["on_cuda"].all()
+    windows = []
+    for trial_dir in (tmp_path / "sweeps" / "gpu" / "tune").glob("trial_*"):
+        df = pd.read_csv(trial_dir / "progress.csv")
+        assert (df["gpus_visible"] == 1).all() and (df["on_cuda"] == 1).all()
+        windows.append((df["timestamp"].min(), df["timestamp"].max()))
+    (a0, a1), (b0, b1) = windows
+    assert a0 <= b1 and b0 <= a1, windows

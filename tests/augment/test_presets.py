@@ -86,3 +86,17 @@ def test_normalize_is_imagenet():
     y = normalize(x)
     for c in range(3):
         assert y[0, c, 0, 0].item() == pytest.approx((1 - IMAGENET_MEAN[c]) / IMAGENET_STD[c], rel=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", PRESETS.names())
+def test_cuda_draws_the_same_augmentation_as_cpu(name):
+    """The generator lives on the CPU, so a batch augmented on the GPU gets the same crops, flips, jitter and
+    blur as on the CPU: the two differ by interpolation rounding only (a wrong draw differs by ~0.5)."""
+    x = _batch()
+    aug = build_train_augment(AugmentConfig(preset=name))
+    cpu, _ = aug(x, torch.zeros(8), batch_generator(1, 1, 0))
+    gpu, _ = aug(x.cuda(), torch.zeros(8, device="cuda"), batch_generator(1, 1, 0))
+    assert gpu.device.type == "cuda"
+    assert (cpu - gpu.cpu()).abs().mean() < 0.05
