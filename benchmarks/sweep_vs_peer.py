@@ -138,8 +138,10 @@ def run_peer(args, storage: Path) -> None:
             scheduler=ASHAScheduler(metric="auc", mode="max", max_t=args.epochs, grace_period=args.grace,
                                     reduction_factor=2)),
         run_config=tune.RunConfig(storage_path=str(storage), name="peer", verbose=0))
-    tuner.fit()
+    failed = [r for r in tuner.fit() if r.error]
     ray.shutdown()
+    if failed:      # Tune carries on past failed trials; a benchmark must not time them as if they trained
+        raise SystemExit(f"peer: {len(failed)} of {args.trials} trials failed; the first: {failed[0].error}")
 
 
 def _summary(root: Path) -> tuple[int, int, float]:
@@ -192,6 +194,9 @@ def main() -> None:
             print(proc.stdout[-3000:])
             raise SystemExit(f"peer failed with exit code {proc.returncode}")
         n, ep, best = _summary(tmp / "peer")
+        if ep == 0:
+            print(proc.stdout[-3000:])
+            raise SystemExit("peer trained no epoch")
         print(f"peer:    {peer_wall:.1f} s wall, {n} trials, {ep} epochs trained ({peer_wall / max(ep, 1):.1f} s "
               f"per epoch), best val auc {best:.3f}")
         print(f"ratio: {peer_wall / dfsweep_wall:.3f}")
