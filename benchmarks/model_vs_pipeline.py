@@ -1,7 +1,7 @@
 """The model's own training throughput vs a trial's real training throughput, side by side in one run.
 
     python benchmarks/model_vs_pipeline.py [--data ../shared/data/dfdc-faces/train] [--image-size 128]
-                                           [--model deepfakenet] [--batch 16] [--threads 2] [--rounds 3]
+                                           [--model deepfakenet] [--batch 16] [--threads 2] [--rounds 5]
                                            [--preset seed] [--num-workers 0] [--no-amp]
 
 * model: forward + loss + backward + AdamW step on random tensors already on the device, normalised and
@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("--model", default="deepfakenet")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--preset", default="seed")
     ap.add_argument("--num-workers", type=int, default=0, help="train.num_workers for the pipeline")
     ap.add_argument("--no-amp", action="store_true", help="train.amp=false: float32 on both sides")

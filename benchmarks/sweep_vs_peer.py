@@ -110,7 +110,7 @@ def peer_trainable(config, data_dir: str, image_size: int, epochs: int, seed: in
                     logits.append(model(x.to(device)).float().reshape(-1).cpu())
                 ys.append(y)
         logits, ys = torch.cat(logits), torch.cat(ys)
-        val_loss = criterion(logits, ys).item()
+        val_loss = criterion(logits.to(device), ys.to(device)).item()
         plateau.step(val_loss)
         auc = roc_auc_score(ys.numpy(), torch.sigmoid(logits).numpy())
         tune.report({"auc": auc, "val_loss": val_loss, "epoch": epoch, "epoch_time_s": time.perf_counter() - t0})

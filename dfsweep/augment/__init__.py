@@ -52,7 +52,8 @@ def seed(cfg: AugmentConfig) -> Preset:
     Blur runs before the jitter here (v2's recipe blurs after it): both are per-sample linear maps, so the
     order only matters where the jitter clamps, and the jitter's matmul leaves the batch channels_last."""
     sigma = (0.1, max(cfg.blur_sigma_max, 0.1))
-    return Preset([_crop_flip(cfg), lambda x, g: B.gaussian_blur(x.float(), cfg.blur_p, sigma, g)])
+    # in place: the crop's output is a fresh float batch this pipeline owns
+    return Preset([_crop_flip(cfg), lambda x, g: B.gaussian_blur(x.float(), cfg.blur_p, sigma, g, inplace=True)])
 
 
 @PRESETS.register
@@ -92,8 +93,10 @@ class Augmenter:
         x = batch_u8                                          # pixel units, [0, 255]
         for op in self.preset.ops:
             x = op(x, gen)
-        if self.preset.jitter:
-            x = B.color_jitter(x, c.jitter_p, c.brightness, c.contrast, c.saturation, c.hue, gen, peak=255.0)
+        if self.preset.jitter:      # the jitter's fresh channels_last output is normalised in place
+            x = B.color_jitter(x, c.jitter_p, c.brightness, c.contrast, c.saturation, c.hue, gen, peak=255.0,
+                               then=_standardise_params())
+            return (x if self.channels_last else x.contiguous()), labels
         return _standardise(x.float(), self.channels_last), labels
 
 
@@ -101,12 +104,16 @@ def build_train_augment(cfg: AugmentConfig, channels_last: bool = False) -> Augm
     return Augmenter(cfg, channels_last)
 
 
+def _standardise_params() -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel (scale, shift) taking pixel units [0, 255] to ImageNet-normalised: x / (255 std) - mean / std."""
+    return (torch.tensor([1 / (255 * s) for s in IMAGENET_STD]),
+            torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]))
+
+
 def _standardise(x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
-    """Pixel units [0, 255] -> ImageNet-normalised, in one pass: x / (255 std) - mean / std, written in
-    channels_last when asked (so the model's layout costs no extra copy)."""
-    scale = torch.tensor([1 / (255 * s) for s in IMAGENET_STD], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    shift = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)], device=x.device,
-                         dtype=x.dtype).view(1, 3, 1, 1)
+    """Pixel units [0, 255] -> ImageNet-normalised in one pass, written in channels_last when asked (so the
+    model's layout costs no extra copy)."""
+    scale, shift = (t.to(x.device, x.dtype).view(1, 3, 1, 1) for t in _standardise_params())
     fmt = torch.channels_last if channels_last and x.dim() == 4 else torch.contiguous_format
     return torch.addcmul(shift, x, scale, out=torch.empty_like(x, memory_format=fmt))
 
