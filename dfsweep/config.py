@@ -139,6 +139,7 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True                     # bf16/fp16 autocast on CUDA; bf16 on CPUs with AMX/AVX512-BF16
     channels_last: bool = True
+    lr_schedule: str = "plateau"         # dfsweep.schedules: plateau (the recipe), cosine, onecycle
     plateau_factor: float = 0.5          # ReduceLROnPlateau on validation loss
     plateau_patience: int = 2
     eval_batch_size: int = 64
@@ -155,6 +156,8 @@ class TrainConfig:
         _check(self.plateau_patience >= 0, "train.plateau_patience", "must be >= 0")
         _check(self.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
         _check(self.num_workers >= 0, "train.num_workers", "must be >= 0")
+        from .schedules import SCHEDULES
+        SCHEDULES.get(self.lr_schedule, "train.lr_schedule")
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,7 @@ class FinalizeConfig:
     finetune_epochs: int = 5             # stage 2: stage 1's weights on 100% of the data
     finetune_lr: float = 5e-5
     min_precision: Optional[float] = None  # threshold rule: None -> max F1 (ties -> recall); p -> max recall at precision >= p
+    min_recall: Optional[float] = None   # ... or a recall floor: r -> max precision at fake-recall >= r
     tta_flip: bool = False               # average the prediction of the image and its mirror
     register_model: bool = True          # MLflow model registry, under the sweep's name
     data: Optional[str] = None           # multi-fidelity: train the winner on this (larger) set; --data wins
@@ -228,6 +232,9 @@ class FinalizeConfig:
         _check(self.finetune_lr > 0, "finalize.finetune_lr", "must be > 0")
         _check(self.min_precision is None or 0 < self.min_precision <= 1, "finalize.min_precision",
                "must be in (0, 1]")
+        _check(self.min_recall is None or 0 < self.min_recall <= 1, "finalize.min_recall", "must be in (0, 1]")
+        _check(self.min_recall is None or self.min_precision is None, "finalize.min_recall",
+               "cannot be combined with finalize.min_precision (one threshold rule)")
 
 
 @dataclass(frozen=True)

@@ -89,8 +89,9 @@ def finalize(sweep: Optional[str] = None, *, data: Optional[str] = None, test: O
              on_epoch=lambda m, _: echo("  " + format_epoch(m, f.epochs)))
 
     # 3. threshold on stage 1's validation predictions (best epoch)
-    thr = choose_threshold(r1.val_labels, r1.val_scores, f.min_precision)
-    rule = f"max recall at precision >= {f.min_precision}" if f.min_precision else "max F1, ties -> higher recall"
+    thr = choose_threshold(r1.val_labels, r1.val_scores, f.min_precision, f.min_recall)
+    rule = (f"max recall at precision >= {f.min_precision}" if f.min_precision else
+            f"max precision at recall >= {f.min_recall}" if f.min_recall else "max F1, ties -> higher recall")
     echo(f"threshold {thr['threshold']:.4f} ({rule}): f1 {thr['f1']:.3f} recall {thr['recall']:.3f} "
          f"precision {thr['precision']:.3f} at epoch {r1.best_epoch}")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -15,14 +15,19 @@ __all__ = ["choose_threshold", "score", "METRICS"]
 METRICS = ("f1", "auc", "ap", "recall", "precision", "recall_at_precision")
 
 
-def choose_threshold(y_true, scores, min_precision: float | None = None) -> Dict[str, float]:
+def choose_threshold(y_true, scores, min_precision: float | None = None,
+                     min_recall: float | None = None) -> Dict[str, float]:
     """The decision threshold on `scores` (predict fake when score >= threshold).
 
     Default rule: maximise F1; among thresholds with the same F1, take the higher fake-recall.
     With `min_precision=p`: the highest recall whose precision is >= p (ties -> higher precision);
     if no threshold reaches p, fall back to the F1 rule.
+    With `min_recall=r` (a recall floor: catch at least r of the fakes): the highest precision whose
+    recall is >= r (ties -> higher recall); the lowest score always reaches it.
     Returns threshold, f1, recall, precision.
     """
+    if min_precision is not None and min_recall is not None:
+        raise ValueError("choose one threshold rule: min_precision or min_recall")
     y = np.asarray(y_true).astype(int)
     s = np.asarray(scores, dtype=np.float64)
     if y.sum() == 0 or y.sum() == len(y):
@@ -38,6 +43,10 @@ def choose_threshold(y_true, scores, min_precision: float | None = None) -> Dict
             cand = np.flatnonzero(ok)
             best = cand[np.lexsort((precision[cand], recall[cand]))[-1]]
             return _pack(thresholds[best], f1[best], recall[best], precision[best])
+    if min_recall is not None:
+        cand = np.flatnonzero(recall >= min_recall - 1e-12)
+        best = cand[np.lexsort((recall[cand], precision[cand]))[-1]]     # precision first, then recall
+        return _pack(thresholds[best], f1[best], recall[best], precision[best])
     top = np.flatnonzero(np.isclose(f1, f1.max(), rtol=0, atol=1e-12))
     best = top[np.argmax(recall[top])]
     return _pack(thresholds[best], f1[best], recall[best], precision[best])

@@ -21,6 +21,7 @@ from .losses import build_loss
 from .metrics import score
 from .models import create_model
 from .runtime import configure_threads, cpu_has_bf16, pick_device, seed_everything
+from .schedules import build_schedule
 
 __all__ = ["fit", "FitResult", "TrainingDiverged", "predict_logits", "predict_scores", "images_to_tensor", "build_model",
            "batch_generator", "train_autocast"]
@@ -181,8 +182,6 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
     # the compiled module shares `model`'s parameters; state dicts and evaluation use `model` itself
     step_model = torch.compile(model) if t.compile else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=t.plateau_factor, patience=t.plateau_patience)
 
     # 3. batches: 50/50 classes from the weighted sampler; augmentation per batch on the training device,
     #    or in loader workers (CPU only, `train.num_workers`) so the next batches are ready in time
@@ -192,6 +191,8 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
     gen = torch.Generator().manual_seed(t.seed)
     sampler = balanced_sampler(y_train, seed=t.seed) if cfg.data.balanced_sampler else None
     drop_last = len(train_idx) > t.batch_size
+    steps_per_epoch = len(train_idx) // t.batch_size if drop_last else max(1, math.ceil(len(train_idx) / t.batch_size))
+    schedule = build_schedule(optimizer, t, steps_per_epoch)
     in_workers = t.num_workers > 0 and device.type == "cpu"
 
     def epoch_batches(epoch: int) -> DataLoader | _EpochBatches:
@@ -215,7 +216,7 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
-        plateau.load_state_dict(resume["scheduler"])
+        schedule.load_state_dict(resume["scheduler"])
         history = list(resume["history"])
         best = dict(resume["best"])
         if isinstance(best.get("scores"), torch.Tensor):
@@ -230,8 +231,8 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
         """Everything `resume` needs; tensors and plain Python only, so weights_only loading accepts it."""
         scores = best["scores"]
         return {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": plateau.state_dict(),
-            "history": history, "epoch": history[-1]["epoch"] if history else 0,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
+            "history": list(history), "epoch": history[-1]["epoch"] if history else 0,
             "best": {**best, "scores": None if scores is None else torch.from_numpy(np.asarray(scores))},
             "torch_rng": torch.get_rng_state(), "loader_rng": gen.get_state(),
             "sampler_rng": sampler.generator.get_state() if sampler is not None else None,
@@ -256,6 +257,7 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            schedule.after_batch()
             total += loss.detach() * len(yb)
             count += len(yb)
         train_loss = total.item() / max(count, 1)
@@ -275,7 +277,7 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
                 val_loss = criterion(val_logits.to(device), torch.from_numpy(y_val).to(device)).item()
             metrics["val_loss"] = val_loss
             metrics.update(score(y_val, scores, min_precision=min_precision))
-            plateau.step(val_loss)
+        schedule.after_epoch(metrics.get("val_loss"))
         metrics["epoch_time_s"] = time.perf_counter() - t0
         history.append(metrics)
 

@@ -45,6 +45,8 @@ def test_configs_are_frozen():
     ({"train": {"device": "tpu"}}, "train.device: 'tpu' is not valid; valid choices: auto, cpu, cuda"),
     ({"loss": {"bce_weight": 2}}, "loss.bce_weight: must be in [0, 1]"),
     ({"data": {"on_bad_image": "ignore"}}, "valid choices: error, skip"),
+    ({"finalize": {"min_recall": 1.5}}, "finalize.min_recall: must be in (0, 1]"),
+    ({"finalize": {"min_recall": 0.8, "min_precision": 0.5}}, "cannot be combined with finalize.min_precision"),
 ])
 def test_bad_values_name_the_key_and_choices(raw, needle):
     with pytest.raises(DfsweepError) as e:

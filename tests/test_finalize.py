@@ -123,6 +123,13 @@ def test_sweep_then_finalize_evaluate_predict(tmp_path):
     preds = pd.read_csv(tmp_path / "p.csv", dtype={"id": str})
     assert len(preds) == 7 and set(preds.columns) == {"id", "probability", "label"}
 
+    # a recall floor instead of max F1: the threshold catches every validation fake
+    r = subprocess.run([EXE, "finalize", "--set", "finalize.min_recall=1.0", "--set", "finalize.finetune_epochs=0",
+                        "--out", "final-r"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    line = next(x for x in r.stdout.splitlines() if x.startswith("threshold "))
+    assert "max precision at recall >= 1.0" in line and "recall 1.000" in line, line
+
 
 @pytest.mark.slow
 def test_finalize_killed_then_rerun_writes_a_complete_set(tmp_path):

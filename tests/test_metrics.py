@@ -38,6 +38,20 @@ def test_min_precision_switches_to_best_recall_at_precision():
     assert t["recall"] == pytest.approx(0.25)
 
 
+def test_min_recall_takes_the_most_precise_threshold_that_keeps_the_recall_floor():
+    y = [1, 0, 1, 0, 1, 1, 0, 0]
+    s = [0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4]
+    # recall >= 0.75 needs >= 3 of 4 fakes: at 0.7 tp3 fp2 -> P .6; at 0.6 tp4 fp2 -> P .667 (the most precise)
+    t = choose_threshold(y, s, min_recall=0.75)
+    assert t["threshold"] == pytest.approx(0.6)
+    assert t["recall"] == pytest.approx(1.0) and t["precision"] == pytest.approx(4 / 6)
+    # a floor of 0.5: at 0.85 tp2 fp1 -> P .667 beats 0.7 (P .6); ties with 0.6 (P .667) -> higher recall
+    assert choose_threshold(y, s, min_recall=0.5)["threshold"] == pytest.approx(0.6)
+    assert choose_threshold(y, s, min_recall=0.25)["threshold"] == pytest.approx(0.95)
+    with pytest.raises(ValueError, match="one threshold rule"):
+        choose_threshold(y, s, min_precision=0.5, min_recall=0.5)
+
+
 def test_score_reports_confusion_at_given_threshold():
     y = np.array([0, 0, 1, 1, 1])
     s = np.array([0.1, 0.6, 0.4, 0.7, 0.9])
