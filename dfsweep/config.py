@@ -223,11 +223,17 @@ class FinalizeConfig:
     register_model: bool = True          # MLflow model registry, under the sweep's name
     data: Optional[str] = None           # multi-fidelity: train the winner on this (larger) set; --data wins
     image_size: Optional[int] = None     # ... and at this resolution (e.g. sweep at 128, finalize at 224)
+    lr: Optional[float] = None           # ... at this stage-1 learning rate (None: the winner's train.lr)
+    lr_schedule: Optional[str] = None    # ... with this schedule, both stages (None: the winner's)
 
     def __post_init__(self):
         _check(self.epochs >= 1, "finalize.epochs", f"must be >= 1, got {self.epochs}")
         _check(0 < self.val_fraction < 1, "finalize.val_fraction", "must be in (0, 1)")
         _check(self.image_size is None or self.image_size >= 64, "finalize.image_size", "must be >= 64")
+        _check(self.lr is None or self.lr > 0, "finalize.lr", "must be > 0")
+        if self.lr_schedule is not None:
+            from .schedules import SCHEDULES
+            SCHEDULES.get(self.lr_schedule, "finalize.lr_schedule")
         _check(self.finetune_epochs >= 0, "finalize.finetune_epochs", "must be >= 0")
         _check(self.finetune_lr > 0, "finalize.finetune_lr", "must be > 0")
         _check(self.min_precision is None or 0 < self.min_precision <= 1, "finalize.min_precision",

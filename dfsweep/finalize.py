@@ -43,12 +43,16 @@ def finalize_config(sweep_dir: Path, sets: List[str], data: Optional[str], test:
         cfg = config_from_dict(apply_overrides(raw, extra))
     except DfsweepError as e:
         raise DfsweepError(f"{best}: {e}") from None
-    # multi-fidelity: the sweep may have searched on less data or smaller images than the winner trains on
+    # multi-fidelity: the sweep may have searched on less data or smaller images than the winner trains on,
+    # and the longer final run may want its own learning rate and schedule; --set/--data still win
+    set_keys = {x.split("=", 1)[0].strip() for x in sets}
     fidelity = {}
     if cfg.finalize.data and not data:
         fidelity["data.train"] = cfg.finalize.data
-    if cfg.finalize.image_size and not any(x.split("=", 1)[0].strip() == "data.image_size" for x in sets):
-        fidelity["data.image_size"] = cfg.finalize.image_size
+    for key, value in (("data.image_size", cfg.finalize.image_size), ("train.lr", cfg.finalize.lr),
+                       ("train.lr_schedule", cfg.finalize.lr_schedule)):
+        if value is not None and key not in set_keys:
+            fidelity[key] = value
     if fidelity:
         cfg = cfg.replace(fidelity)
     if not cfg.data.test:

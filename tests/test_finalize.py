@@ -48,6 +48,14 @@ def test_finalize_trains_at_its_own_fidelity(tmp_path):
     assert (cfg.data.train, cfg.data.image_size) == ("large", 224)
     cfg = finalize_config(tmp_path, ["data.image_size=160"], "other", "test")
     assert (cfg.data.train, cfg.data.image_size) == ("other", 160)
+    # ... and at its own learning rate and schedule
+    best["train"] = {"lr": 3e-4, "lr_schedule": "plateau"}
+    best["finalize"].update({"lr": 1e-3, "lr_schedule": "onecycle"})
+    (tmp_path / "best.yaml").write_text(yaml.safe_dump(best))
+    cfg = finalize_config(tmp_path, [], None, "test")
+    assert (cfg.train.lr, cfg.train.lr_schedule) == (1e-3, "onecycle")
+    cfg = finalize_config(tmp_path, ["train.lr=5e-4"], None, "test")
+    assert (cfg.train.lr, cfg.train.lr_schedule) == (5e-4, "onecycle")
 
 
 @pytest.mark.slow
