@@ -15,6 +15,7 @@ import yaml
 
 from cluster_fixtures import become_subreaper, mlflow_server, postgres_server, ray_cluster
 from dfsweep.sweep import SweepPaths, _split_location, experiment_location
+from gpushare import assert_two_trials_shared_half_a_gpu
 from tinydata import write_tiny_set
 
 EXE = str(Path(sys.executable).parent / "dfsweep")
@@ -167,14 +168,4 @@ def test_fractional_gpu_share_reaches_each_trial(tmp_path):
             _dfsweep(["run", str(space), "--name", "gpu", "--address", cluster.address], tmp_path, env)
     finally:
         become_subreaper(False)
-    board = pd.read_csv(tmp_path / "sweeps" / "gpu" / "leaderboard.csv")
-    assert len(board) == 2 and (board["status"] == "FINISHED").all()
-    assert (board["gpu_share"] == 0.5).all()
-    # both ran at once on the one GPU: their report windows overlap
-    windows = []
-    for trial_dir in (tmp_path / "sweeps" / "gpu" / "tune").glob("trial_*"):
-        df = pd.read_csv(trial_dir / "progress.csv")
-        assert (df["gpus_visible"] == 1).all() and (df["gpu_share"] == 0.5).all()
-        windows.append((df["timestamp"].min(), df["timestamp"].max()))
-    (a0, a1), (b0, b1) = windows
-    assert a0 <= b1 and b0 <= a1, windows
+    assert_two_trials_shared_half_a_gpu(tmp_path / "sweeps" / "gpu")

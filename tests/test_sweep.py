@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from gpushare import assert_two_trials_shared_half_a_gpu
 from tinydata import write_tiny_set
 
 pytestmark = pytest.mark.slow
@@ -201,13 +202,6 @@ def test_fractional_gpu_trials_train_on_the_gpu(tmp_path, tiny):
     r = subprocess.run([sys.executable, "-m", "dfsweep", "run", str(space), "--name", "gpu"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    board = pd.read_csv(tmp_path / "sweeps" / "gpu" / "leaderboard.csv")
-    assert len(board) == 2 and (board["status"] == "FINISHED").all()
-    assert (board["gpu_share"] == 0.5).all() and board["on_cuda"].all()
-    windows = []
-    for trial_dir in (tmp_path / "sweeps" / "gpu" / "tune").glob("trial_*"):
-        df = pd.read_csv(trial_dir / "progress.csv")
-        assert (df["gpus_visible"] == 1).all() and (df["on_cuda"] == 1).all()
-        windows.append((df["timestamp"].min(), df["timestamp"].max()))
-    (a0, a1), (b0, b1) = windows
-    assert a0 <= b1 and b0 <= a1, windows
+    progress = assert_two_trials_shared_half_a_gpu(tmp_path / "sweeps" / "gpu")
+    assert pd.read_csv(tmp_path / "sweeps" / "gpu" / "leaderboard.csv")["on_cuda"].all()
+    assert all((df["on_cuda"] == 1).all() for df in progress)
