@@ -201,8 +201,7 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
         else:
             order = torch.randperm(len(train_idx), generator=gen)
         rows = train_idx_t[order]
-        cut = len(rows) - len(rows) % t.batch_size if drop_last else len(rows)
-        batches = list(torch.split(rows[:cut], t.batch_size))
+        batches = list(torch.split(rows[:steps_per_epoch * t.batch_size], t.batch_size))
         ds = _EpochBatches(images, labels_f, batches, t.seed, epoch, augment if in_workers else None)
         if t.num_workers == 0 or images.is_cuda:      # a set on the GPU is gathered there, not in workers
             return ds
