@@ -95,7 +95,7 @@ class Augmenter:
             x = op(x, gen)
         if self.preset.jitter:      # the jitter's fresh channels_last output is normalised in place
             x = B.color_jitter(x, c.jitter_p, c.brightness, c.contrast, c.saturation, c.hue, gen, peak=255.0,
-                               then=_standardise_params())
+                               then=_STANDARDISE)
             return (x if self.channels_last else x.contiguous()), labels
         return _standardise(x.float(), self.channels_last), labels
 
@@ -104,16 +104,15 @@ def build_train_augment(cfg: AugmentConfig, channels_last: bool = False) -> Augm
     return Augmenter(cfg, channels_last)
 
 
-def _standardise_params() -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel (scale, shift) taking pixel units [0, 255] to ImageNet-normalised: x / (255 std) - mean / std."""
-    return (torch.tensor([1 / (255 * s) for s in IMAGENET_STD]),
-            torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]))
+# per-channel (scale, shift) taking pixel units [0, 255] to ImageNet-normalised: x / (255 std) - mean / std
+_STANDARDISE = (torch.tensor([1 / (255 * s) for s in IMAGENET_STD]),
+                torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]))
 
 
 def _standardise(x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
     """Pixel units [0, 255] -> ImageNet-normalised in one pass, written in channels_last when asked (so the
     model's layout costs no extra copy)."""
-    scale, shift = (t.to(x.device, x.dtype).view(1, 3, 1, 1) for t in _standardise_params())
+    scale, shift = (t.to(x.device, x.dtype).view(1, 3, 1, 1) for t in _STANDARDISE)
     fmt = torch.channels_last if channels_last and x.dim() == 4 else torch.contiguous_format
     return torch.addcmul(shift, x, scale, out=torch.empty_like(x, memory_format=fmt))
 

@@ -62,11 +62,10 @@ def resized_crop_flip(x: torch.Tensor, scale: Tuple[float, float], flip_p: float
     flip = bernoulli(n, flip_p, gen)
     if x.device.type == "cuda":
         return _crop_flip_cuda(x, top, left, h, w, flip)
-    src = x
     out = []
     for i in range(n):
         t, l, hh, ww = int(top[i]), int(left[i]), int(h[i]), int(w[i])
-        box = src[i:i + 1, :, t:t + hh, l:l + ww]
+        box = x[i:i + 1, :, t:t + hh, l:l + ww]
         if (hh, ww) != (height, width):
             box = F.interpolate(box, size=(height, width), mode="bilinear", align_corners=False)
         out.append(box.flip(-1) if flip[i] else box)
