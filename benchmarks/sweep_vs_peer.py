@@ -6,8 +6,8 @@
 
 Both sides: the same space (lr, BCE/focal mix, focal gamma, dropout; see _common.SPACE), TPE seeded 42,
 the same number of trials and epochs, ASHA (grace, reduction factor 2) on validation AUC, the same CPUs
-(and GPU share) per trial, the same network (`dfsweep.models`' DeepFakeNet) and loss, batch 16, AdamW + ReduceLROnPlateau,
-the recipe's augmentation, a 50/50 WeightedRandomSampler, 88/12 split.
+(and GPU share) per trial, the same network (`dfsweep.models`' DeepFakeNet) and loss, batch 16,
+AdamW + ReduceLROnPlateau, the recipe's augmentation, a 50/50 WeightedRandomSampler, 88/12 split.
 
 On a GPU (`--gpu 0.25 --cpus 4`: each trial holds a quarter of the GPU and 4 CPUs) both sides train there
 with bf16 autocast, and the peer's DataLoader decodes in `--cpus` worker processes with pinned memory, as a
