@@ -38,7 +38,7 @@ PRESETS = Registry("augmentation preset")
 @dataclass(frozen=True)
 class Preset:
     ops: List[Op]            # in order, on uint8 or float pixels
-    jitter: bool = True      # ColorJitter last (one batched matmul, channels_last out), then normalisation
+    jitter: bool = True      # ColorJitter last (one batched matmul with the normalisation folded in)
 
 
 def _crop_flip(cfg: AugmentConfig) -> Op:
@@ -50,7 +50,7 @@ def seed(cfg: AugmentConfig) -> Preset:
     """The recipe: RandomResizedCrop, HorizontalFlip, GaussianBlur(p=blur_p), ColorJitter.
 
     Blur runs before the jitter here (v2's recipe blurs after it): both are per-sample linear maps, so the
-    order only matters where the jitter clamps, and the jitter's matmul leaves the batch channels_last."""
+    order only matters where the jitter clamps, and the jitter's matmul then carries the normalisation."""
     sigma = (0.1, max(cfg.blur_sigma_max, 0.1))
     # in place: the crop's output is a fresh float batch this pipeline owns
     return Preset([_crop_flip(cfg), lambda x, g: B.gaussian_blur(x.float(), cfg.blur_p, sigma, g, inplace=True)])
@@ -93,10 +93,10 @@ class Augmenter:
         x = batch_u8                                          # pixel units, [0, 255]
         for op in self.preset.ops:
             x = op(x, gen)
-        if self.preset.jitter:      # the jitter's fresh channels_last output is normalised in place
+        if self.preset.jitter:      # the normalisation is folded into the jitter's matmul and clamp
             x = B.color_jitter(x, c.jitter_p, c.brightness, c.contrast, c.saturation, c.hue, gen, peak=255.0,
                                then=_STANDARDISE)
-            return (x if self.channels_last else x.contiguous()), labels
+            return (x.contiguous(memory_format=torch.channels_last) if self.channels_last else x), labels
         return _standardise(x.float(), self.channels_last), labels
 
 

@@ -61,6 +61,31 @@ def test_hue_shift_keeps_grey_and_luma_and_zero_shift_is_identity():
     assert not torch.allclose(y, x, atol=1e-3)
 
 
+def test_jitter_then_is_the_affine_map_after_the_clamp():
+    # strong factors push many pixels out of [0, 255]; the folded (scale, shift) must match applying it after
+    x = _imgs(6) * 255
+    scale, shift = torch.tensor([0.02, 0.017, 0.015]), torch.tensor([-2.1, -2.0, -1.8])
+    plain = B.color_jitter(x, 1.0, 0.9, 0.9, 0.9, 0.3, _gen(4), peak=255.0)
+    folded = B.color_jitter(x, 1.0, 0.9, 0.9, 0.9, 0.3, _gen(4), peak=255.0, then=(scale, shift))
+    assert ((plain == 0) | (plain == 255)).float().mean() > 0.05      # the clamp is exercised
+    assert torch.allclose(folded, plain * scale.view(1, 3, 1, 1) + shift.view(1, 3, 1, 1), atol=1e-4)
+
+
+def test_jitter_gives_the_same_result_for_channels_last_input():
+    x = _imgs(3) * 255
+    a = B.color_jitter(x, 1.0, 0.4, 0.4, 0.4, 0.1, _gen(2), peak=255.0)
+    b = B.color_jitter(x.contiguous(memory_format=torch.channels_last), 1.0, 0.4, 0.4, 0.4, 0.1, _gen(2), peak=255.0)
+    assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_crop_returns_a_channels_first_float_batch_from_either_layout():
+    x = (_imgs(4) * 255).to(torch.uint8)
+    a = B.resized_crop_flip(x, (0.5, 1.0), 0.5, _gen(1))
+    b = B.resized_crop_flip(x.contiguous(memory_format=torch.channels_last), (0.5, 1.0), 0.5, _gen(1))
+    assert a.dtype == torch.float32 and a.is_contiguous() and b.is_contiguous()
+    assert torch.equal(a, b)
+
+
 def test_jitter_probability_zero_changes_nothing():
     x = _imgs()
     assert torch.allclose(B.color_jitter(x, 0.0, 0.4, 0.4, 0.4, 0.1, _gen()), x, atol=1e-6)

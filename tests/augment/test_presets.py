@@ -23,6 +23,15 @@ def test_presets_return_normalised_float_batches_of_the_same_shape(name):
     assert y.min() >= lo - 1e-5 and y.max() <= hi + 1e-5
 
 
+@pytest.mark.parametrize("name", PRESETS.names())
+def test_channels_last_output_has_the_same_values_in_the_models_layout(name):
+    x = _batch()
+    a, _ = Augmenter(AugmentConfig(preset=name))(x, torch.zeros(8), batch_generator(1, 1, 0))
+    b, _ = Augmenter(AugmentConfig(preset=name), channels_last=True)(x, torch.zeros(8), batch_generator(1, 1, 0))
+    assert a.is_contiguous() and b.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(a, b)
+
+
 def test_none_is_normalisation_only():
     x = _batch()
     y, _ = build_train_augment(AugmentConfig(preset="none"))(x, torch.zeros(8), batch_generator(1, 1, 0))
