@@ -1,7 +1,7 @@
 """The model's own training throughput vs a trial's real training throughput, side by side in one run.
 
     python benchmarks/model_vs_pipeline.py [--data ../shared/data/dfdc-faces/train] [--image-size 128]
-                                           [--model deepfakenet] [--batch 16] [--threads 2] [--rounds 5]
+                                           [--model deepfakenet] [--batch 16] [--threads 2] [--rounds 8]
                                            [--preset seed] [--num-workers 0] [--no-amp]
 
 * model: forward + loss + backward + AdamW step on random tensors already on the device, normalised and
@@ -11,8 +11,11 @@
 * also the augmentation alone per batch: the batched pipeline vs torchvision v2 called per image (what a
   trial did before).
 
-Rounds alternate model and pipeline so both see the same machine load; the best round of each counts.
-The last line is `ratio: pipeline / model` (1.0 = the data path costs nothing).
+Each round measures both, back to back (which goes first alternates), so a round's two numbers see the
+same machine; the ratio is the median over rounds of pipeline / model within a round. On a shared machine
+whose speed drifts between rounds (seen here: the same model step at 344–411 img/s in one run), that
+compares neighbours, where the best round of each side (also printed) pairs two different moments.
+The last line is `ratio: median of pipeline / model` (1.0 = the data path costs nothing).
 """
 from __future__ import annotations
 
@@ -27,14 +30,14 @@ from dfsweep.config import config_from_dict
 from dfsweep.data import load_labelled, split_indices
 from dfsweep.losses import build_loss
 from dfsweep.runtime import configure_threads, pick_device
-from dfsweep.train import batch_generator, build_model, fit, images_to_tensor, train_autocast
+from dfsweep.train import batch_generator, build_model, build_optimizer, fit, images_to_tensor, train_autocast
 
 
 def model_throughput(cfg, device, steps: int) -> float:
     model = build_model(cfg, device)
     model.train()
     crit = build_loss(cfg.loss, 5, 1).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    opt = build_optimizer(cfg, model)          # the trial's optimiser (fused AdamW)
     n, s = cfg.train.batch_size, cfg.data.image_size
     x = torch.randn(n, 3, s, s, device=device).contiguous(memory_format=torch.channels_last)
     y = (torch.arange(n, device=device) % 2).float()
@@ -96,7 +99,7 @@ def main() -> None:
     ap.add_argument("--model", default="deepfakenet")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--preset", default="seed")
     ap.add_argument("--num-workers", type=int, default=0, help="train.num_workers for the pipeline")
     ap.add_argument("--no-amp", action="store_true", help="train.amp=false: float32 on both sides")
@@ -127,12 +130,19 @@ def main() -> None:
 
     model_runs, pipe_runs = [], []
     for r in range(args.rounds):
-        model_runs.append(model_throughput(cfg, device, steps))
-        pipe_runs.append(pipeline_throughput(cfg, data, train_idx))
-        print(f"round {r + 1}: model {model_runs[-1]:.1f} img/s, pipeline {pipe_runs[-1]:.1f} img/s")
-    model_best, pipe_best = max(model_runs), max(pipe_runs)
-    print(f"best: model {model_best:.1f} img/s, pipeline {pipe_best:.1f} img/s")
-    print(f"ratio: {pipe_best / model_best:.3f}")
+        measure = {"model": lambda: model_throughput(cfg, device, steps),
+                   "pipeline": lambda: pipeline_throughput(cfg, data, train_idx)}
+        order = ["model", "pipeline"] if r % 2 == 0 else ["pipeline", "model"]
+        got = {name: measure[name]() for name in order}
+        model_runs.append(got["model"])
+        pipe_runs.append(got["pipeline"])
+        print(f"round {r + 1}: model {model_runs[-1]:.1f} img/s, pipeline {pipe_runs[-1]:.1f} img/s "
+              f"({pipe_runs[-1] / model_runs[-1]:.3f})")
+    ratios = np.array(pipe_runs) / np.array(model_runs)
+    print(f"best round of each: model {max(model_runs):.1f} img/s, pipeline {max(pipe_runs):.1f} img/s "
+          f"({max(pipe_runs) / max(model_runs):.3f})")
+    print(f"per-round ratios: min {ratios.min():.3f}, median {np.median(ratios):.3f}, max {ratios.max():.3f}")
+    print(f"ratio: {np.median(ratios):.3f}")
 
 
 if __name__ == "__main__":

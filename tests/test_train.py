@@ -6,7 +6,7 @@ import torch
 
 from dfsweep.config import config_from_dict
 from dfsweep.data import DecodedSet
-from dfsweep.train import TrainingDiverged, fit, gather_rows, images_to_tensor
+from dfsweep.train import TrainingDiverged, build_model, build_optimizer, fit, gather_rows, images_to_tensor
 
 
 def _set(n_real=40, n_fake=12, size=64, seed=0):
@@ -105,6 +105,28 @@ def test_gather_rows_is_indexing_for_the_decoded_layout_and_for_plain_batches():
     assert torch.equal(gather_rows(images, idx), images[idx])
     plain = images.contiguous()
     assert torch.equal(gather_rows(plain, idx), plain[idx])
+
+
+def test_the_fused_optimiser_takes_adamws_steps():
+    cfg = _cfg(lr=1e-2, weight_decay=0.1)
+    torch.manual_seed(0)
+    fused_model = build_model(cfg, torch.device("cpu"))
+    plain_model = build_model(cfg, torch.device("cpu"))
+    plain_model.load_state_dict(fused_model.state_dict())
+    fused_model.eval(), plain_model.eval()               # no dropout: both see the same gradients
+    fused = build_optimizer(cfg, fused_model)
+    plain = torch.optim.AdamW(plain_model.parameters(), lr=1e-2, weight_decay=0.1, foreach=False)
+    assert fused.defaults["fused"]
+    x = torch.randn(4, 3, 64, 64)
+    for _ in range(3):
+        for model, opt in ((fused_model, fused), (plain_model, plain)):
+            opt.zero_grad()
+            model(x).sum().backward()
+            opt.step()
+    moved = [(a - b).abs().max().item() for a, b in zip(fused_model.parameters(), plain_model.parameters())]
+    assert max(moved) < 1e-4
+    start = build_model(cfg, torch.device("cpu"))
+    assert any((a - b).abs().max() > 1e-3 for a, b in zip(fused_model.parameters(), start.parameters()))
 
 
 def test_self_blending_turns_real_faces_into_fakes_during_training():
