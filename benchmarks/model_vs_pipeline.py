@@ -128,10 +128,10 @@ def main() -> None:
     print(f"augmentation per batch: batched {b_ms:.1f} ms, torchvision v2 per image {v2_ms:.1f} ms "
           f"({v2_ms / b_ms:.1f}x)")
 
+    measure = {"model": lambda: model_throughput(cfg, device, steps),
+               "pipeline": lambda: pipeline_throughput(cfg, data, train_idx)}
     model_runs, pipe_runs = [], []
     for r in range(args.rounds):
-        measure = {"model": lambda: model_throughput(cfg, device, steps),
-                   "pipeline": lambda: pipeline_throughput(cfg, data, train_idx)}
         order = ["model", "pipeline"] if r % 2 == 0 else ["pipeline", "model"]
         got = {name: measure[name]() for name in order}
         model_runs.append(got["model"])
