@@ -1,20 +1,22 @@
 """The model's own training throughput vs a trial's real training throughput, side by side in one run.
 
     python benchmarks/model_vs_pipeline.py [--data ../shared/data/dfdc-faces/train] [--image-size 128]
-                                           [--model deepfakenet] [--batch 16] [--threads 2] [--rounds 8]
-                                           [--preset seed] [--num-workers 0] [--no-amp]
+                                           [--model deepfakenet] [--batch 16] [--threads 2] [--rounds 20]
+                                           [--round-steps 40] [--preset seed] [--num-workers 0] [--no-amp]
 
 * model: forward + loss + backward + AdamW step on random tensors already on the device, normalised and
   channels_last, in the trial's precision (`train.amp`) — what the network alone costs;
 * pipeline: `dfsweep.train.fit` for one epoch on the real faces (decoded cache, 50/50 sampler, batched
-  augmentation, the same loss and optimiser), its `train_images_per_s` (validation excluded);
+  augmentation, the same loss and optimiser), its `train_images_per_s` (validation excluded); each round's
+  epoch is `--round-steps` batches drawn from a different random part of the training split;
 * also the augmentation alone per batch: the batched pipeline vs torchvision v2 called per image (what a
   trial did before).
 
 Each round measures both, back to back (which goes first alternates), so a round's two numbers see the
 same machine; the ratio is the median over rounds of pipeline / model within a round. On a shared machine
-whose speed drifts between rounds (seen here: the same model step at 344–411 img/s in one run), that
-compares neighbours, where the best round of each side (also printed) pairs two different moments.
+whose speed drifts within seconds (seen here: the same model step at 246–367 img/s across one run, and
+33 vs 41 ms from one second to the next), short rounds compare close neighbours (a round of 40 steps is
+~2 s per side here), where the best round of each side (also printed) pairs two different moments.
 The last line is `ratio: median of pipeline / model` (1.0 = the data path costs nothing).
 """
 from __future__ import annotations
@@ -62,6 +64,7 @@ def model_throughput(cfg, device, steps: int) -> float:
 
 
 def pipeline_throughput(cfg, data, train_idx) -> float:
+    """One epoch of `fit` over `train_idx` (rows of the whole decoded set, which stays the shared array)."""
     result = fit(cfg, data, train_idx=train_idx, val_idx=[])
     return result.history[-1]["train_images_per_s"]
 
@@ -77,17 +80,17 @@ def augment_ms(cfg, images: torch.Tensor, reps: int = 20) -> tuple[float, float]
         v2.RandomApply([v2.GaussianBlur(5, (0.1, a.blur_sigma_max))], p=a.blur_p),
         v2.ToDtype(torch.float32, scale=True), v2.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     ])
-    batched = build_train_augment(a)
+    batched = build_train_augment(a, channels_last=cfg.train.channels_last)
     n = cfg.train.batch_size
     labels = torch.zeros(n)
     times = {"batched": [], "v2": []}
     for r in range(reps):
-        xb = images[r * n:(r + 1) * n]
+        rows = torch.arange(r * n, (r + 1) * n)
         t0 = time.perf_counter()
-        batched(xb, labels, batch_generator(0, 1, r))
+        batched(images, labels, batch_generator(0, 1, r), rows=rows)    # as a trial: boxes read from the set
         times["batched"].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        torch.stack([per_image(img) for img in xb])
+        torch.stack([per_image(images[i]) for i in rows.tolist()])
         times["v2"].append(time.perf_counter() - t0)
     return 1000 * float(np.median(times["batched"])), 1000 * float(np.median(times["v2"]))
 
@@ -99,7 +102,8 @@ def main() -> None:
     ap.add_argument("--model", default="deepfakenet")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--round-steps", type=int, default=40, help="training steps per side per round")
     ap.add_argument("--preset", default="seed")
     ap.add_argument("--num-workers", type=int, default=0, help="train.num_workers for the pipeline")
     ap.add_argument("--no-amp", action="store_true", help="train.amp=false: float32 on both sides")
@@ -118,22 +122,24 @@ def main() -> None:
     data = load_labelled(cfg.data)
     print(f"data: {len(data)} images at {args.image_size} px, loaded in {time.perf_counter() - t0:.1f}s")
     train_idx, _ = split_indices(data.labels, data.groups, cfg.data.val_fraction, cfg.train.seed)
-    steps = len(train_idx) // args.batch
+    steps = min(args.round_steps, len(train_idx) // args.batch)
+    rng = np.random.default_rng(cfg.train.seed)
+    round_rows = [rng.choice(train_idx, size=steps * args.batch, replace=False) for _ in range(args.rounds)]
     with train_autocast(cfg, device):
         precision = str(torch.get_autocast_dtype(device.type)) if torch.is_autocast_enabled(device.type) else "float32"
     print(f"model {args.model}, batch {args.batch}, threads {args.threads}, device {device}, {precision}, "
-          f"{steps} steps per measurement")
+          f"{steps} steps per side per round, {args.rounds} rounds")
 
     b_ms, v2_ms = augment_ms(cfg, images_to_tensor(data.images))
     print(f"augmentation per batch: batched {b_ms:.1f} ms, torchvision v2 per image {v2_ms:.1f} ms "
           f"({v2_ms / b_ms:.1f}x)")
 
-    measure = {"model": lambda: model_throughput(cfg, device, steps),
-               "pipeline": lambda: pipeline_throughput(cfg, data, train_idx)}
+    measure = {"model": lambda r: model_throughput(cfg, device, steps),
+               "pipeline": lambda r: pipeline_throughput(cfg, data, round_rows[r])}
     model_runs, pipe_runs = [], []
     for r in range(args.rounds):
         order = ["model", "pipeline"] if r % 2 == 0 else ["pipeline", "model"]
-        got = {name: measure[name]() for name in order}
+        got = {name: measure[name](r) for name in order}
         model_runs.append(got["model"])
         pipe_runs.append(got["pipeline"])
         print(f"round {r + 1}: model {model_runs[-1]:.1f} img/s, pipeline {pipe_runs[-1]:.1f} img/s "

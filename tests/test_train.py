@@ -6,7 +6,7 @@ import torch
 
 from dfsweep.config import config_from_dict
 from dfsweep.data import DecodedSet
-from dfsweep.train import TrainingDiverged, build_model, build_optimizer, fit, gather_rows, images_to_tensor
+from dfsweep.train import TrainingDiverged, build_model, build_optimizer, fit
 
 
 def _set(n_real=40, n_fake=12, size=64, seed=0):
@@ -97,14 +97,6 @@ def test_training_reads_the_shared_array_without_copying_it():
     data.images.flags.writeable = False          # as Ray's object store hands it over
     res = fit(_cfg(epochs=1), data)
     assert math.isfinite(res.history[0]["train_loss"])
-
-
-def test_gather_rows_is_indexing_for_the_decoded_layout_and_for_plain_batches():
-    images = images_to_tensor(_set().images)                 # an N×3×H×W view of N×H×W×3 pixels
-    idx = torch.tensor([5, 0, 51, 5])
-    assert torch.equal(gather_rows(images, idx), images[idx])
-    plain = images.contiguous()
-    assert torch.equal(gather_rows(plain, idx), plain[idx])
 
 
 def test_the_fused_optimiser_takes_adamws_steps():

@@ -23,6 +23,7 @@ from typing import Callable, List, Optional, Tuple
 import torch
 
 from ..config import AugmentConfig
+from ..data.layout import gather_rows
 from ..registry import Registry
 from . import batched as B
 
@@ -32,17 +33,20 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Op = Callable[[torch.Tensor, Optional[torch.Generator]], torch.Tensor]
+# (images, gen, rows) -> float batch of images[rows] (rows None: all of `images`)
+CropOp = Callable[[torch.Tensor, Optional[torch.Generator], Optional[torch.Tensor]], torch.Tensor]
 PRESETS = Registry("augmentation preset")
 
 
 @dataclass(frozen=True)
 class Preset:
-    ops: List[Op]            # in order, on uint8 or float pixels
-    jitter: bool = True      # ColorJitter last (one batched matmul with the normalisation folded in)
+    ops: List[Op]                   # in order, on float pixels, after the crop
+    crop: Optional[CropOp] = None   # first, on uint8: the one op that can read its rows from the whole set
+    jitter: bool = True             # ColorJitter last (one batched matmul with the normalisation folded in)
 
 
-def _crop_flip(cfg: AugmentConfig) -> Op:
-    return lambda x, g: B.resized_crop_flip(x, (cfg.crop_scale_min, 1.0), cfg.flip_p, g)
+def _crop_flip(cfg: AugmentConfig) -> CropOp:
+    return lambda x, g, rows: B.resized_crop_flip(x, (cfg.crop_scale_min, 1.0), cfg.flip_p, g, rows=rows)
 
 
 @PRESETS.register
@@ -53,14 +57,14 @@ def seed(cfg: AugmentConfig) -> Preset:
     order only matters where the jitter clamps, and the jitter's matmul then carries the normalisation."""
     sigma = (0.1, max(cfg.blur_sigma_max, 0.1))
     # in place: the crop's output is a fresh float batch this pipeline owns
-    return Preset([_crop_flip(cfg), lambda x, g: B.gaussian_blur(x.float(), cfg.blur_p, sigma, g, inplace=True)])
+    return Preset([lambda x, g: B.gaussian_blur(x, cfg.blur_p, sigma, g, inplace=True)], crop=_crop_flip(cfg))
 
 
 @PRESETS.register
 def sharp(cfg: AugmentConfig) -> Preset:
     """For HRNet: RandomAdjustSharpness instead of blur, so up-sampling artifacts are not washed out."""
-    return Preset([_crop_flip(cfg),
-                   lambda x, g: B.adjust_sharpness(x.float(), cfg.sharpness_p, cfg.sharpness_factor, g, peak=255.0)])
+    return Preset([lambda x, g: B.adjust_sharpness(x, cfg.sharpness_p, cfg.sharpness_factor, g, peak=255.0)],
+                  crop=_crop_flip(cfg))
 
 
 @PRESETS.register
@@ -78,9 +82,14 @@ class Augmenter:
         self.preset = PRESETS.get(cfg.preset, "augment.preset")(cfg)
         self.channels_last = channels_last       # the last pass writes the model's memory format
 
-    def __call__(self, batch_u8: torch.Tensor, labels: torch.Tensor,
-                 gen: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, batch_u8: torch.Tensor, labels: torch.Tensor, gen: Optional[torch.Generator] = None,
+                 rows: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """With `rows`, the batch is batch_u8[rows] (batch_u8 the whole decoded set, `labels` the batch's
+        labels): the crop reads its boxes from there and the batch is never gathered; a pipeline whose
+        first ops change whole uint8 images (self-blending, JPEG, rescaling) or that has no crop gathers it."""
         c = self.cfg
+        if rows is not None and (self.preset.crop is None or c.self_blend_p > 0 or c.jpeg_p > 0 or c.rescale_p > 0):
+            batch_u8, rows = gather_rows(batch_u8, rows), None
         if c.self_blend_p > 0:
             from .self_blend import self_blend
             batch_u8, labels = self_blend(batch_u8, labels, c.self_blend_p, generator=gen)
@@ -91,6 +100,8 @@ class Augmenter:
             from .degrade import rescale
             batch_u8 = rescale(batch_u8, c.rescale_p, c.rescale_min, generator=gen)
         x = batch_u8                                          # pixel units, [0, 255]
+        if self.preset.crop is not None:
+            x = self.preset.crop(x, gen, rows)                # a float batch from here on
         for op in self.preset.ops:
             x = op(x, gen)
         if self.preset.jitter:      # the normalisation is folded into the jitter's matmul and clamp

@@ -45,15 +45,24 @@ def bernoulli(n: int, p: float, gen: Optional[torch.Generator]) -> torch.Tensor:
 
 
 def resized_crop_flip(x: torch.Tensor, scale: Tuple[float, float], flip_p: float,
-                      gen: Optional[torch.Generator], ratio: Tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
+                      gen: Optional[torch.Generator], ratio: Tuple[float, float] = (3 / 4, 4 / 3),
+                      rows: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Per-sample RandomResizedCrop back to the input size, then horizontal flip with probability flip_p;
     returns a channels-first float32 batch (pixel values unchanged in scale).
 
+    With `rows`, the batch is x[rows] (x the whole decoded set): each box is read from its row there, so
+    the batch is never gathered first (16 rows at 128 px: ~0.3 ms of copying saved per batch).
+
     v2's parameters: an integer box of area scale·H·W and aspect ratio drawn log-uniformly, placed
     uniformly (a box that overflows is clamped to the image rather than re-drawn). Each crop is one
-    bilinear `interpolate` from the box — on uint8 on CPU, which measured ~2x faster than one batched
-    `grid_sample` in float, and the box never exceeds the image, so no antialias filter is needed."""
-    n, _, height, width = x.shape
+    bilinear `interpolate` from the box, on uint8 on CPU. The box never exceeds the image, so the resize
+    only up-samples, where `antialias=True` gives the same pixels as without (tested) through the
+    separable kernel torchvision's Resize uses: 42 µs per 128 px face against 60–66 µs for the plain one
+    (2 threads). A flipped sample is flipped as its small uint8 box, before the resize (the same pixels:
+    the bilinear grid is symmetric), which is cheaper than flipping the float output. (Running this loop
+    on one thread made each resize faster still, but the training step after it ~3 ms slower: measured.)"""
+    n = x.shape[0] if rows is None else len(rows)
+    _, channels, height, width = x.shape
     area = uniform(n, scale[0], scale[1], gen) * (height * width)
     aspect = torch.exp(uniform(n, math.log(ratio[0]), math.log(ratio[1]), gen))
     w = torch.sqrt(area * aspect).round().clamp(1, width).long()
@@ -62,24 +71,31 @@ def resized_crop_flip(x: torch.Tensor, scale: Tuple[float, float], flip_p: float
     left = (torch.rand(n, generator=gen) * (width - w + 1)).long().clamp(max=width - w)
     flip = bernoulli(n, flip_p, gen)
     if x.device.type == "cuda":
-        return _crop_flip_cuda(x, top, left, h, w, flip)
+        return _crop_flip_cuda(x, rows, top, left, h, w, flip)
+    source = range(n) if rows is None else rows.tolist()
     # each crop is copied straight into a channels-first float batch (the dtype change rides on that copy):
     # the later ops (blur, jitter's matmul over channel planes) measured faster on channels-first batches
-    out = torch.empty((n, x.shape[1], height, width), dtype=torch.float32)
-    for i, (t, l, hh, ww, f) in enumerate(zip(top.tolist(), left.tolist(), h.tolist(), w.tolist(), flip.tolist())):
-        box = x[i:i + 1, :, t:t + hh, l:l + ww]
+    out = torch.empty((n, channels, height, width), dtype=torch.float32)
+    boxes = zip(source, top.tolist(), left.tolist(), h.tolist(), w.tolist(), flip.tolist())
+    for i, (j, t, l, hh, ww, f) in enumerate(boxes):
+        box = x[j:j + 1, :, t:t + hh, l:l + ww]
+        if f:
+            box = box.flip(-1)
         if (hh, ww) != (height, width):
-            box = F.interpolate(box, size=(height, width), mode="bilinear", align_corners=False)
-        out[i:i + 1].copy_(box.flip(-1) if f else box)
+            box = F.interpolate(box, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+        out[i:i + 1].copy_(box)
     return out
 
 
-def _crop_flip_cuda(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, h: torch.Tensor, w: torch.Tensor,
-                    flip: torch.Tensor) -> torch.Tensor:
+def _crop_flip_cuda(x: torch.Tensor, rows: Optional[torch.Tensor], top: torch.Tensor, left: torch.Tensor,
+                    h: torch.Tensor, w: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
     """The same boxes as one batched `roi_align` (one bilinear sample per output pixel at its centre, as
     `interpolate(align_corners=False)` samples a box) and one flip: two kernels instead of two per sample,
-    which on a GPU is the difference between launching and computing."""
+    which on a GPU is the difference between launching and computing. With `rows` the batch is gathered
+    first (one kernel on the GPU), so only the batch is converted to float."""
     from torchvision.ops import roi_align
+    if rows is not None:
+        x = x.index_select(0, rows.to(x.device, non_blocking=True))
     n, _, height, width = x.shape
     boxes = torch.stack([torch.arange(n, dtype=torch.float32), left.float(), top.float(),
                          (left + w).float(), (top + h).float()], dim=1).to(x.device, non_blocking=True)

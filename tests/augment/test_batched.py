@@ -86,6 +86,32 @@ def test_crop_returns_a_channels_first_float_batch_from_either_layout():
     assert torch.equal(a, b)
 
 
+def test_crop_reads_rows_of_the_whole_set_like_a_gathered_batch():
+    images = (_imgs(10) * 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)  # decoded layout
+    rows = torch.tensor([7, 2, 2, 9, 0])
+    a = B.resized_crop_flip(images, (0.5, 1.0), 0.5, _gen(3), rows=rows)
+    b = B.resized_crop_flip(images[rows], (0.5, 1.0), 0.5, _gen(3))
+    assert a.shape == (5, 3, 32, 32) and torch.equal(a, b)
+
+
+def test_flipping_the_box_before_the_resize_is_flipping_the_crop():
+    x = (_imgs(6) * 255).to(torch.uint8).contiguous(memory_format=torch.channels_last)
+    plain = B.resized_crop_flip(x, (0.5, 0.9), 0.0, _gen(2))        # the flip draw is taken either way
+    flipped = B.resized_crop_flip(x, (0.5, 0.9), 1.0, _gen(2))
+    assert torch.equal(flipped, plain.flip(-1))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_antialiased_upsampling_is_plain_bilinear(dtype):
+    # the crop resizes with antialias=True (the faster separable kernel): it must not filter when up-sampling
+    g = _gen(9)
+    for h, w in [(20, 31), (32, 25), (17, 17), (31, 32)]:
+        box = (torch.rand(1, 3, h, w, generator=g) * 255).to(dtype).contiguous(memory_format=torch.channels_last)
+        aa = torch.nn.functional.interpolate(box, size=(32, 32), mode="bilinear", align_corners=False, antialias=True)
+        plain = torch.nn.functional.interpolate(box, size=(32, 32), mode="bilinear", align_corners=False)
+        assert torch.allclose(aa.float(), plain.float(), atol=1e-3 if dtype == torch.float32 else 0)
+
+
 def test_jitter_probability_zero_changes_nothing():
     x = _imgs()
     assert torch.allclose(B.color_jitter(x, 0.0, 0.4, 0.4, 0.4, 0.1, _gen()), x, atol=1e-6)

@@ -32,6 +32,17 @@ def test_channels_last_output_has_the_same_values_in_the_models_layout(name):
     assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("extra", [{"preset": "seed"}, {"preset": "sharp"}, {"preset": "none"},
+                                   {"preset": "seed", "jpeg_p": 0.5}])
+def test_rows_of_the_whole_set_augment_like_the_gathered_batch(extra):
+    images = _batch(12).permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)       # the decoded layout
+    rows = torch.tensor([3, 11, 0, 3, 7, 5])
+    aug = Augmenter(AugmentConfig(**extra), channels_last=True)
+    a, la = aug(images, torch.ones(6), batch_generator(1, 2, 3), rows=rows)
+    b, lb = aug(images[rows], torch.ones(6), batch_generator(1, 2, 3))
+    assert a.shape == (6, 3, 64, 64) and torch.equal(a, b) and torch.equal(la, lb)
+
+
 def test_none_is_normalisation_only():
     x = _batch()
     y, _ = build_train_augment(AugmentConfig(preset="none"))(x, torch.zeros(8), batch_generator(1, 1, 0))
@@ -109,3 +120,7 @@ def test_cuda_draws_the_same_augmentation_as_cpu(name):
     gpu, _ = aug(x.cuda(), torch.zeros(8, device="cuda"), batch_generator(1, 1, 0))
     assert gpu.device.type == "cuda"
     assert (cpu - gpu.cpu()).abs().mean() < 0.05
+    rows = torch.tensor([5, 0, 7, 7])
+    from_rows, _ = aug(x.cuda(), torch.zeros(4, device="cuda"), batch_generator(1, 1, 0), rows=rows)
+    gathered, _ = aug(x[rows].cuda(), torch.zeros(4, device="cuda"), batch_generator(1, 1, 0))
+    assert torch.allclose(from_rows, gathered, atol=1e-5)
