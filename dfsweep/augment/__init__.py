@@ -45,8 +45,8 @@ class Preset:
     jitter: bool = True             # ColorJitter last (one batched matmul with the normalisation folded in)
 
 
-def _crop_flip(cfg: AugmentConfig) -> CropOp:
-    return lambda x, g, rows: B.resized_crop_flip(x, (cfg.crop_scale_min, 1.0), cfg.flip_p, g, rows=rows)
+def _crop_flip(cfg: AugmentConfig, blur: Optional[Tuple[float, Tuple[float, float]]] = None) -> CropOp:
+    return lambda x, g, rows: B.resized_crop_flip(x, (cfg.crop_scale_min, 1.0), cfg.flip_p, g, rows=rows, blur=blur)
 
 
 @PRESETS.register
@@ -56,8 +56,8 @@ def seed(cfg: AugmentConfig) -> Preset:
     Blur runs before the jitter here (v2's recipe blurs after it): both are per-sample linear maps, so the
     order only matters where the jitter clamps, and the jitter's matmul then carries the normalisation."""
     sigma = (0.1, max(cfg.blur_sigma_max, 0.1))
-    # in place: the crop's output is a fresh float batch this pipeline owns
-    return Preset([lambda x, g: B.gaussian_blur(x, cfg.blur_p, sigma, g, inplace=True)], crop=_crop_flip(cfg))
+    # the blur rides in the crop's loop (the same draws as `gaussian_blur` after it), on each sample in cache
+    return Preset([], crop=_crop_flip(cfg, blur=(cfg.blur_p, sigma)))
 
 
 @PRESETS.register

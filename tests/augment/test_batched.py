@@ -94,6 +94,16 @@ def test_crop_reads_rows_of_the_whole_set_like_a_gathered_batch():
     assert a.shape == (5, 3, 32, 32) and torch.equal(a, b)
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_blur_in_the_crop_loop_is_the_crop_then_gaussian_blur(layout):
+    x = (_imgs(12) * 255).to(torch.uint8).contiguous(memory_format=layout)
+    fused = B.resized_crop_flip(x, (0.6, 1.0), 0.5, _gen(4), blur=(0.5, (0.1, 2.0)))
+    g = _gen(4)
+    then = B.gaussian_blur(B.resized_crop_flip(x, (0.6, 1.0), 0.5, g), 0.5, (0.1, 2.0), g)
+    assert torch.allclose(fused, then, atol=1e-3)
+    assert not torch.allclose(fused, B.resized_crop_flip(x, (0.6, 1.0), 0.5, _gen(4)), atol=1e-2)  # it blurred
+
+
 def test_flipping_the_box_before_the_resize_is_flipping_the_crop():
     x = (_imgs(6) * 255).to(torch.uint8).contiguous(memory_format=torch.channels_last)
     plain = B.resized_crop_flip(x, (0.5, 0.9), 0.0, _gen(2))        # the flip draw is taken either way
