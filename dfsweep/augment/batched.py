@@ -8,8 +8,10 @@ the batch in a few vectorised kernels, with v2's parameter conventions:
 
 * `resized_crop_flip`: RandomResizedCrop(scale, ratio 3/4–4/3) + HorizontalFlip: a per-sample integer
   box, as v2 draws it, resized by bilinear interpolation (on uint8 on CPU; the one per-sample loop here,
-  because it measured faster than a batched `grid_sample`). Crops are never larger than the decoded
-  image, so this only up-samples and needs no antialias filter.
+  because it measured faster than a batched `grid_sample`), read straight from the whole decoded set
+  when given the batch's rows. Crops are never larger than the decoded image, so this only up-samples
+  (the antialiased kernel is used for speed; it gives the same pixels there). It can blur each chosen
+  sample in the same loop (`blur=`, the `seed` preset), the same draws as `gaussian_blur` after it.
 * `color_jitter`: brightness, contrast (about the image's mean grey), saturation (about each pixel's
   grey) and hue (a rotation of the chroma plane in YIQ space — linear, so batched as one 3×3 matrix per
   sample; v2 rotates in HSV, which has no closed batched form), each clamped to [0, 1] as v2 does.
