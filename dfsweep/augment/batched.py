@@ -31,6 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.layout import gather_rows
+
 __all__ = ["uniform", "bernoulli", "resized_crop_flip", "color_jitter", "gaussian_blur", "adjust_sharpness"]
 
 _GREY = (0.299, 0.587, 0.114)
@@ -109,10 +111,10 @@ def _crop_flip_cuda(x: torch.Tensor, rows: Optional[torch.Tensor], top: torch.Te
     """The same boxes as one batched `roi_align` (one bilinear sample per output pixel at its centre, as
     `interpolate(align_corners=False)` samples a box) and one flip: two kernels instead of two per sample,
     which on a GPU is the difference between launching and computing. With `rows` the batch is gathered
-    first (one kernel on the GPU), so only the batch is converted to float."""
+    first (`gather_rows`, one kernel on the GPU), so only the batch is converted to float."""
     from torchvision.ops import roi_align
     if rows is not None:
-        x = x.index_select(0, rows.to(x.device, non_blocking=True))
+        x = gather_rows(x, rows)
     n, _, height, width = x.shape
     boxes = torch.stack([torch.arange(n, dtype=torch.float32), left.float(), top.float(),
                          (left + w).float(), (top + h).float()], dim=1).to(x.device, non_blocking=True)
