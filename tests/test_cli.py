@@ -76,11 +76,18 @@ def test_bad_yaml_key_and_set_key(tmp_path, tiny_config, capsys):
     _one_error_line(code, err, "nope.yaml: config file not found")
 
 
-def test_demo_data_command_writes_a_labelled_set(tmp_path, capsys):
-    code, out, err = _run(["demo-data", str(tmp_path / "demo")], capsys)
-    assert code == 0, err
-    assert (tmp_path / "demo" / "labels.csv").is_file()
-    assert len(list((tmp_path / "demo").glob("*.jpg"))) > 1000
+def test_demo_data_through_python_m_dfsweep_exits_with_its_code_and_output_flushed(tmp_path):
+    """The demo-data command writes a labelled set; `python -m dfsweep` (and the console script) leave with
+    os._exit after main(), so the exit code, the streams (pipes: block-buffered) and the files must be intact."""
+    cmd = [sys.executable, "-m", "dfsweep", "demo-data", str(tmp_path / "demo")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().endswith(str(tmp_path / "demo")), r.stdout
+    rows = (tmp_path / "demo" / "labels.csv").read_text().splitlines()
+    assert len(rows) - 1 == len(list((tmp_path / "demo").glob("*.jpg"))) > 1000
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)    # the folder is not empty now
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines() == [f"dfsweep: error: {tmp_path / 'demo'}: folder exists and is not empty"]
 
 
 @pytest.mark.slow

@@ -397,7 +397,7 @@ def test_dockerfile_entrypoint_is_the_console_script():
     entry = [json.loads(rest) for word, rest in instr if word == "ENTRYPOINT"]
     assert entry and entry[-1] == ["dfsweep"], f"ENTRYPOINT is {entry[-1] if entry else None}"
     scripts = _console_scripts()
-    assert scripts.get("dfsweep") == "dfsweep.cli:main", f"[project.scripts] dfsweep = {scripts.get('dfsweep')}"
+    assert scripts.get("dfsweep") == "dfsweep.cli:entry", f"[project.scripts] dfsweep = {scripts.get('dfsweep')}"
     cmd = [json.loads(rest) for word, rest in instr if word == "CMD"]
     assert cmd, "no default CMD"
     _check_argv(cmd[-1], "Dockerfile CMD")
