@@ -96,7 +96,12 @@ class AttentionPool2d(nn.Module):
 
 
 def init_weights(module: nn.Module) -> None:
-    """Kaiming for convs, unit BN, small normal for linears; then each `zero_init_last()` hook (timm's habit)."""
+    """Kaiming for convs, unit BN, small normal for linears; then each `zero_init_last()` hook (timm's habit).
+
+    A model built on the meta device (the config's range check) has no values to initialise: there the
+    random inits would only cost time (`normal_` on meta imports torch._dynamo, ~1-1.6 s per process)."""
+    if any(p.is_meta for p in module.parameters()):
+        return
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
