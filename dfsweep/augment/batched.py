@@ -151,25 +151,27 @@ def color_jitter(x: torch.Tensor, p: float, brightness: float, contrast: float, 
     sat = s[:, None, None] * np.eye(3) + (1 - s)[:, None, None] * np.outer(np.ones(3), grey)  # about each pixel's grey
     m = _hue_rotation(h) @ sat * (c * b)[:, None, None]
     # contrast blends towards the image's mean grey μ (after brightness: b·μ); saturation and hue keep grey
-    # (sat·1 = 1, hue·1 = 1), so the offset is the same for all three channels
-    x = x.float()
-    mu = x.mean(dim=(2, 3)).cpu().numpy() @ grey                                          # n
-    bias = np.repeat(((1 - c) * b * mu)[:, None], 3, axis=1)                             # n×3
-    lo, hi = np.zeros(3), np.full(3, float(peak))
+    # (sat·1 = 1, hue·1 = 1), so the offset (1 - c)·b·μ is the same for all three channels
+    lo, hi, scale, shift = np.zeros(3), np.full(3, float(peak)), np.ones(3), np.zeros(3)
     if then is not None:
         # clamp(v, 0, peak)·scale + shift == clamp(v·scale + shift, shift, peak·scale + shift) for scale > 0
         scale, shift = (t.double().cpu().numpy() for t in then)
-        m, bias = m * scale[None, :, None], bias * scale + shift
+        m = m * scale[None, :, None]
         lo, hi = shift, peak * scale + shift
-
-    def on_device(a: np.ndarray, *shape: int) -> torch.Tensor:
-        return torch.from_numpy(a.astype(np.float32).reshape(shape)).to(x.device)
-
+    # every parameter reaches the batch's device in one copy; μ is computed there and stays there (reading
+    # it back would make the host wait for the GPU every batch, an end to queueing ahead of it)
+    x = x.float()
+    k = 9 * n
+    params = torch.from_numpy(np.concatenate([m.ravel(), (1 - c) * b, grey, scale, shift, lo, hi])
+                              .astype(np.float32)).to(x.device, non_blocking=True)
+    grey_t, scale_t, shift_t, lo_t, hi_t = (params[k + n + 3 * i:k + n + 3 * i + 3] for i in range(5))
+    mu = torch.mv(x.mean(dim=(2, 3)), grey_t)                                             # n
+    bias = torch.addcmul(shift_t.view(1, 3, 1), (params[k:k + n] * mu).view(n, 1, 1), scale_t.view(1, 3, 1))
     planes = x.reshape(n, 3, height * width)            # a view for channels-first and channels_last batches
-    out = torch.baddbmm(on_device(bias, n, 3, 1), on_device(m, n, 3, 3), planes)
+    out = torch.baddbmm(bias, params[:k].view(n, 3, 3), planes)
     # max then min: clamp_ with per-channel tensor bounds measured ~7x slower on CPU
-    torch.maximum(out, on_device(lo, 1, 3, 1), out=out)
-    torch.minimum(out, on_device(hi, 1, 3, 1), out=out)
+    torch.maximum(out, lo_t.view(1, 3, 1), out=out)
+    torch.minimum(out, hi_t.view(1, 3, 1), out=out)
     return out.view(n, 3, height, width)
 
 
