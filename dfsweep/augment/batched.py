@@ -159,7 +159,7 @@ def color_jitter(x: torch.Tensor, p: float, brightness: float, contrast: float, 
         m = m * scale[None, :, None]
         lo, hi = shift, peak * scale + shift
     # every parameter reaches the batch's device in one copy; μ is computed there and stays there (reading
-    # it back would make the host wait for the GPU every batch, an end to queueing ahead of it)
+    # it back would make the host wait for the GPU every batch instead of queueing work ahead of it)
     x = x.float()
     k = 9 * n
     params = torch.from_numpy(np.concatenate([m.ravel(), (1 - c) * b, grey, scale, shift, lo, hi])
