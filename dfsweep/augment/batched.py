@@ -36,6 +36,8 @@ from ..data.layout import gather_rows
 __all__ = ["uniform", "bernoulli", "resized_crop_flip", "color_jitter", "gaussian_blur", "adjust_sharpness"]
 
 _GREY = (0.299, 0.587, 0.114)
+_GREY_ROWS = np.outer(np.ones(3), _GREY)           # each row the grey weights: v -> grey(v) in all channels
+_JITTER_OFF = np.array([[1.0], [1.0], [1.0], [0.0]])  # b, c, s, h of a sample the jitter leaves alone
 
 
 def uniform(n: int, low: float, high: float, gen: Optional[torch.Generator]) -> torch.Tensor:
@@ -74,20 +76,30 @@ def resized_crop_flip(x: torch.Tensor, scale: Tuple[float, float], flip_p: float
     again, paired A/B)."""
     n = x.shape[0] if rows is None else len(rows)
     _, channels, height, width = x.shape
-    area = uniform(n, scale[0], scale[1], gen) * (height * width)
-    aspect = torch.exp(uniform(n, math.log(ratio[0]), math.log(ratio[1]), gen))
-    w = torch.sqrt(area * aspect).round().clamp(1, width).long()
-    h = torch.sqrt(area / aspect).round().clamp(1, height).long()
-    top = (torch.rand(n, generator=gen) * (height - h + 1)).long().clamp(max=height - h)
-    left = (torch.rand(n, generator=gen) * (width - w + 1)).long().clamp(max=width - w)
-    flip = bernoulli(n, flip_p, gen)
-    blur_on, blur_sig = _blur_draws(n, blur[0], blur[1], gen) if blur is not None else (None, None)
+    # one draw of every uniform the batch needs, in the order of separate calls (area, aspect, top, left,
+    # flip[, blur on, blur sigma]: the same stream as `uniform`/`bernoulli`/`_blur_draws` one after the
+    # other), the boxes worked out in numpy (float64, as v2 does in Python): per-batch Python costs count
+    # here, a dozen torch ops on 16-vectors measured ~0.1 ms, about what the rest of a batch's draws cost
+    u = torch.rand((5 if blur is None else 7) * n, generator=gen).numpy()
+    area = (scale[0] + (scale[1] - scale[0]) * u[:n].astype(np.float64)) * (height * width)
+    log_r = math.log(ratio[0]), math.log(ratio[1])
+    aspect = np.exp(log_r[0] + (log_r[1] - log_r[0]) * u[n:2 * n].astype(np.float64))
+    w = np.clip(np.round(np.sqrt(area * aspect)), 1, width).astype(np.int64)
+    h = np.clip(np.round(np.sqrt(area / aspect)), 1, height).astype(np.int64)
+    top = np.minimum((u[2 * n:3 * n] * (height - h + 1)).astype(np.int64), height - h)
+    left = np.minimum((u[3 * n:4 * n] * (width - w + 1)).astype(np.int64), width - w)
+    flip = u[4 * n:5 * n] < np.float32(flip_p)
+    blur_on = blur_sig = None
+    if blur is not None:
+        (p, (lo, hi)) = blur
+        blur_on = u[5 * n:6 * n] < np.float32(p)
+        blur_sig = np.float32(lo) + np.float32(hi - lo) * u[6 * n:]
     if x.device.type == "cuda":
-        out = _crop_flip_cuda(x, rows, top, left, h, w, flip)
+        out = _crop_flip_cuda(x, rows, *(torch.from_numpy(v) for v in (top, left, h, w, flip)))
         return out if blur_on is None else _blur_samples(out, blur_on, blur_sig, inplace=True)
     taps = [None] * n
-    if blur_on is not None and bool(blur_on.any()):
-        chosen = torch.nonzero(blur_on).flatten()
+    if blur_on is not None and blur_on.any():
+        chosen = np.flatnonzero(blur_on)
         for i, k in zip(chosen.tolist(), _blur_taps(blur_sig[chosen]).tolist()):
             taps[i] = k
     source = range(n) if rows is None else rows.tolist()
@@ -100,7 +112,9 @@ def resized_crop_flip(x: torch.Tensor, scale: Tuple[float, float], flip_p: float
         if f:
             box = box.flip(-1)
         if (hh, ww) != (height, width):
-            box = F.interpolate(box, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+            # F.interpolate(box, (height, width), mode="bilinear", align_corners=False, antialias=True) without
+            # its Python argument checks (~4 of its ~32 µs per face)
+            box = torch._C._nn._upsample_bilinear2d_aa(box, (height, width), False)
         out[i:i + 1].copy_(box)
         if k is not None:
             _blur_one(out[i:i + 1], k)
@@ -138,18 +152,17 @@ def color_jitter(x: torch.Tensor, p: float, brightness: float, contrast: float, 
     CPU than one over pixels × RGB, which strides across the channels."""
     n, _, height, width = x.shape
     # the per-sample parameters are a few dozen ops on n-vectors: in numpy they cost microseconds, as
-    # torch ops ~0.25 ms per batch (measured); the draws still come from `gen`
-    on = bernoulli(n, p, gen).numpy()
-
-    def factors(strength: float) -> np.ndarray:
-        f = uniform(n, max(0.0, 1 - strength), 1 + strength, gen).numpy().astype(np.float64)
-        return np.where(on, f, 1.0)
-
-    b, c, s = factors(brightness), factors(contrast), factors(saturation)
-    h = np.where(on, uniform(n, -hue, hue, gen).numpy().astype(np.float64), 0.0)
-    grey = np.asarray(_GREY)
-    sat = s[:, None, None] * np.eye(3) + (1 - s)[:, None, None] * np.outer(np.ones(3), grey)  # about each pixel's grey
+    # torch ops ~0.25 ms per batch (measured). One draw from `gen` for the batch, in the order of separate
+    # calls (the stream of `bernoulli` for on/off, then `uniform` for b, c, s and h)
+    u = torch.rand(5 * n, generator=gen).numpy()
+    on = u[:n] < np.float32(p)
+    low = np.array([max(0.0, 1 - brightness), max(0.0, 1 - contrast), max(0.0, 1 - saturation), -hue])
+    high = np.array([1 + brightness, 1 + contrast, 1 + saturation, hue])
+    drawn = low[:, None] + (high - low)[:, None] * u[n:].reshape(4, n)
+    b, c, s, h = np.where(on, drawn, _JITTER_OFF)                           # 4 × n, identity where off
+    sat = s[:, None, None] * np.eye(3) + (1 - s)[:, None, None] * _GREY_ROWS    # about each pixel's grey
     m = _hue_rotation(h) @ sat * (c * b)[:, None, None]
+    grey = _GREY_ROWS[0]
     # contrast blends towards the image's mean grey μ (after brightness: b·μ); saturation and hue keep grey
     # (sat·1 = 1, hue·1 = 1), so the offset (1 - c)·b·μ is the same for all three channels
     lo, hi, scale, shift = np.zeros(3), np.full(3, float(peak)), np.ones(3), np.zeros(3)
@@ -201,18 +214,21 @@ def _shift_sum(x: torch.Tensor, weights: torch.Tensor, dim: int) -> torch.Tensor
 
 
 def _blur_draws(n: int, p: float, sigma: Tuple[float, float], gen: Optional[torch.Generator]):
-    """Which samples are blurred and with which sigma (always both drawn, so the stream does not depend on p)."""
-    return bernoulli(n, p, gen), uniform(n, sigma[0], sigma[1], gen)
+    """Which samples are blurred and with which sigma, as numpy arrays (always both drawn, so the stream
+    does not depend on p)."""
+    return bernoulli(n, p, gen).numpy(), uniform(n, sigma[0], sigma[1], gen).numpy()
 
 
-def _blur_taps(sig: torch.Tensor, kernel_size: int = 5) -> torch.Tensor:
-    """m×k normalised Gaussian taps. Taps far below 8-bit precision become 0: for sigma ≈ 0.14 the outer
-    taps are float32 denormals, which made the multiply-adds of the whole batch ~2x slower on CPU (measured)."""
+def _blur_taps(sig: np.ndarray, kernel_size: int = 5) -> np.ndarray:
+    """m×k normalised Gaussian taps (float32) for m sigmas. Taps far below 8-bit precision become 0: for
+    sigma ≈ 0.14 the outer taps are float32 denormals, which made the multiply-adds of the whole batch ~2x
+    slower on CPU (measured), and the in-loop blur skips zero taps. In numpy: a batch's taps are a few
+    ops on tiny arrays, which cost ~5 µs each as torch ops."""
     half = (kernel_size - 1) / 2
-    taps = torch.linspace(-half, half, kernel_size)
-    k = torch.exp(-0.5 * (taps.view(1, -1) / sig.view(-1, 1)) ** 2)
-    k = k / k.sum(dim=1, keepdim=True)
-    return torch.where(k < 1e-6, torch.zeros(()), k)
+    taps = np.linspace(-half, half, kernel_size)
+    k = np.exp(-0.5 * (taps[None, :] / np.asarray(sig, dtype=np.float64).reshape(-1, 1)) ** 2)
+    k = k / k.sum(axis=1, keepdims=True)
+    return np.where(k < 1e-6, 0.0, k).astype(np.float32)
 
 
 def gaussian_blur(x: torch.Tensor, p: float, sigma: Tuple[float, float], gen: Optional[torch.Generator],
@@ -223,14 +239,14 @@ def gaussian_blur(x: torch.Tensor, p: float, sigma: Tuple[float, float], gen: Op
     return _blur_samples(x, on, sig, kernel_size, inplace)
 
 
-def _blur_samples(x: torch.Tensor, on: torch.Tensor, sig: torch.Tensor, kernel_size: int = 5,
+def _blur_samples(x: torch.Tensor, on: np.ndarray, sig: np.ndarray, kernel_size: int = 5,
                   inplace: bool = False) -> torch.Tensor:
-    idx = torch.nonzero(on).flatten()
+    idx = np.flatnonzero(on)
     if len(idx) == 0:
         return x
-    k = _blur_taps(sig[idx], kernel_size)                                # m×k
+    k = torch.from_numpy(_blur_taps(sig[idx], kernel_size))              # m×k
     pad = kernel_size // 2
-    dev_idx = idx.to(x.device)
+    dev_idx = torch.from_numpy(idx).to(x.device)
     y = F.pad(x[dev_idx], (pad, pad, pad, pad), mode="reflect")
     y = _shift_sum(_shift_sum(y, k, 3), k, 2)
     out = x if inplace else x.clone()
@@ -242,16 +258,17 @@ def _blur_one(sample: torch.Tensor, taps: List[float]) -> None:
     """One 1×C×H×W channels-first float sample, Gaussian-blurred in place (reflect padding), as scalar
     multiply-adds on data still in cache: the crop loop calls it right after the sample's copy into the
     batch. On that channels-first float copy rather than the resize's channels_last uint8 output: 84
-    against 178 µs per 128 px sample (the pad and the shifted adds took slow strided paths there; measured)."""
-    k = len(taps)
+    against 178 µs per 128 px sample (the pad and the shifted adds took slow strided paths there; measured).
+    Zero taps (small sigmas: below ~0.38 the outer pair is zeroed by `_blur_taps`) are skipped."""
     height, width = sample.shape[-2:]
-    padded = F.pad(sample, (k // 2,) * 4, mode="reflect")
-    rows = padded[..., 0:width] * taps[0]                    # horizontal pass over all padded rows
-    for j in range(1, k):
-        rows.add_(padded[..., j:j + width], alpha=taps[j])
-    torch.mul(rows[..., 0:height, :], taps[0], out=sample)    # vertical pass, written back into the batch
-    for j in range(1, k):
-        sample.add_(rows[..., j:j + height, :], alpha=taps[j])
+    padded = F.pad(sample, (len(taps) // 2,) * 4, mode="reflect")
+    (j0, t0), *rest = [(j, t) for j, t in enumerate(taps) if t != 0.0]
+    rows = padded[..., j0:j0 + width] * t0                   # horizontal pass over all padded rows
+    for j, t in rest:
+        rows.add_(padded[..., j:j + width], alpha=t)
+    torch.mul(rows[..., j0:j0 + height, :], t0, out=sample)  # vertical pass, written back into the batch
+    for j, t in rest:
+        sample.add_(rows[..., j:j + height, :], alpha=t)
 
 
 def adjust_sharpness(x: torch.Tensor, p: float, factor: float, gen: Optional[torch.Generator],

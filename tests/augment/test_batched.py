@@ -158,3 +158,26 @@ def test_draws_do_not_depend_on_probabilities():
     B.gaussian_blur(_imgs(), 0.0, (0.1, 2.0), g1)
     B.gaussian_blur(_imgs(), 1.0, (0.1, 2.0), g2)
     assert torch.equal(torch.rand(3, generator=g1), torch.rand(3, generator=g2))
+
+
+@pytest.mark.parametrize("blur", [None, (0.5, (0.1, 2.0))])
+def test_crop_takes_its_draws_in_one_call_at_the_same_stream_position(blur):
+    # one torch.rand for the batch's boxes, flips (and blur choices) leaves the generator where separate
+    # draws of each (area, aspect, top, left, flip[, blur on, sigma]) would, so later ops see the same numbers
+    x = (_imgs(6) * 255).to(torch.uint8)
+    g1, g2 = _gen(11), _gen(11)
+    B.resized_crop_flip(x, (0.5, 1.0), 0.5, g1, blur=blur)
+    for _ in range(5 if blur is None else 7):
+        torch.rand(6, generator=g2)
+    assert torch.equal(torch.rand(4, generator=g1), torch.rand(4, generator=g2))
+
+
+def test_small_sigma_blur_in_the_crop_loop_skips_zero_taps_and_matches_the_batched_blur():
+    # sigma below ~0.38 zeroes the outer taps (`_blur_taps`), which the in-loop blur then skips
+    assert (B._blur_taps([0.2, 0.3])[:, [0, 4]] == 0).all() and (B._blur_taps([1.5])[:, [0, 4]] > 0).all()
+    x = (_imgs(12) * 255).to(torch.uint8)
+    fused = B.resized_crop_flip(x, (0.6, 1.0), 0.5, _gen(6), blur=(1.0, (0.15, 0.35)))
+    g = _gen(6)
+    then = B.gaussian_blur(B.resized_crop_flip(x, (0.6, 1.0), 0.5, g), 1.0, (0.15, 0.35), g)
+    assert torch.allclose(fused, then, atol=1e-3)
+    assert not torch.allclose(fused, B.resized_crop_flip(x, (0.6, 1.0), 0.5, _gen(6)), atol=1e-2)
