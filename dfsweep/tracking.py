@@ -14,7 +14,9 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from ray import tune
 
-__all__ = ["SweepTracker", "TrackingCallback", "FinalizeTracker", "default_tracking_uri", "TRIAL_TAG"]
+from .errors import DfsweepError
+
+__all__ = ["SweepTracker", "TrackingCallback", "FinalizeTracker", "default_tracking_uri", "warm_store", "TRIAL_TAG"]
 
 log = logging.getLogger("dfsweep.tracking")
 
@@ -41,6 +43,17 @@ def _client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
+def warm_store(uri: str) -> None:
+    """Import MLflow and open the tracking store at `uri` (for a new SQLite file: create and migrate it),
+    writing no experiment or run. The sweep's driver calls it in a thread while `ray.init` starts the
+    local Ray (each took ~2-3 s here, one after the other), and MLflow keeps the opened store for the
+    clients made later. Best effort: any error is left for the real use of the store to report."""
+    try:
+        _client(uri).search_experiments(max_results=1)
+    except Exception:  # noqa: BLE001 -- SweepTracker meets the same problem and reports it in one line
+        log.debug("warming the tracking store at %s failed", uri, exc_info=True)
+
+
 def _params(d: Mapping[str, Any]) -> Dict[str, str]:
     return {str(k)[:250]: str(v)[:6000] for k, v in d.items()}
 
@@ -51,7 +64,11 @@ class SweepTracker:
     def __init__(self, tracking_uri: str, experiment: str, artifact_root: Optional[Path] = None):
         self.uri = tracking_uri
         self._client = None
-        exp = self.client.get_experiment_by_name(experiment)
+        try:
+            exp = self.client.get_experiment_by_name(experiment)
+        except Exception as e:  # noqa: BLE001 -- a corrupt file, a server that does not answer, a bad URI
+            msg = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise DfsweepError(f"cannot open the MLflow tracking store {tracking_uri}: {msg}") from None
         if exp is None:
             location = None
             if artifact_root is not None and tracking_uri.startswith("sqlite:"):

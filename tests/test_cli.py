@@ -136,6 +136,24 @@ def test_run_unknown_set_key_and_missing_search(tmp_path, tiny_config, capsys, m
     assert not (tmp_path / "sweeps").exists()
 
 
+@pytest.mark.slow
+def test_run_with_a_corrupt_tracking_store_is_one_line_exit_2_and_leaves_no_sweep(tmp_path, tiny_set):
+    import yaml
+    cfg = write_config(tmp_path / "s.yaml", tiny_set, tmp_path / "cache")
+    raw = yaml.safe_load(cfg.read_text())
+    raw["search"] = {"train.lr": {"float": [1e-4, 1e-3], "log": True}}
+    raw.setdefault("sweep", {})["name"] = "corrupt-store"
+    cfg.write_text(yaml.safe_dump(raw))
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "mlflow.db").write_bytes(b"not a database" * 100)
+    proc = subprocess.run([sys.executable, "-m", "dfsweep", "run", str(cfg)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("dfsweep: error: ")]   # beside progress lines
+    assert proc.returncode == 2 and len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "cannot open the MLflow tracking store sqlite:///" in errors[0] and "file is not a database" in errors[0]
+    assert sorted(p.name for p in (tmp_path / "sweeps").iterdir()) == ["mlflow.db"]
+
+
 def test_model_files_that_are_not_checkpoints(tmp_path, tiny_set, capsys):
     class Payload:
         def __reduce__(self):
