@@ -3,12 +3,15 @@
     python benchmarks/model_vs_pipeline.py [--data ../shared/data/dfdc-faces/train] [--image-size 128]
                                            [--model deepfakenet] [--batch 16] [--threads 2] [--rounds 20]
                                            [--round-steps 40] [--preset seed] [--num-workers 0] [--no-amp]
+                                           [--compile MODE]
 
 * model: forward + loss + backward + AdamW step on random tensors already on the device, normalised and
   channels_last, in the trial's precision (`train.amp`) — what the network alone costs;
 * pipeline: `dfsweep.train.fit` for one epoch on the real faces (decoded cache, 50/50 sampler, batched
   augmentation, the same loss and optimiser), its `train_images_per_s` (validation excluded); each round's
   epoch is `--round-steps` batches drawn from a different random part of the training split;
+* with `--compile MODE` (train.compile with that compile_mode, e.g. reduce-overhead: CUDA graphs on a
+  GPU) both sides step through the same compiled model, compiled before the rounds;
 * also the augmentation alone per batch: the batched pipeline vs torchvision v2 called per image (what a
   trial did before).
 
@@ -32,12 +35,14 @@ from dfsweep.config import config_from_dict
 from dfsweep.data import load_labelled, split_indices
 from dfsweep.losses import build_loss
 from dfsweep.runtime import configure_threads, pick_device
-from dfsweep.train import batch_generator, build_model, build_optimizer, fit, images_to_tensor, train_autocast
+from dfsweep.train import (batch_generator, build_model, build_optimizer, compile_step, fit, images_to_tensor,
+                           train_autocast)
 
 
 def model_throughput(cfg, device, steps: int) -> float:
     model = build_model(cfg, device)
     model.train()
+    step_model, begin_step = compile_step(model, cfg.train, device)   # the trial's: plain unless --compile
     crit = build_loss(cfg.loss, 5, 1).to(device)
     opt = build_optimizer(cfg, model)          # the trial's optimiser (fused AdamW)
     n, s = cfg.train.batch_size, cfg.data.image_size
@@ -45,8 +50,9 @@ def model_throughput(cfg, device, steps: int) -> float:
     y = (torch.arange(n, device=device) % 2).float()
 
     def step():
+        begin_step()
         with train_autocast(cfg, device):      # the trial's precision: bf16 on CPUs with AMX, CUDA AMP
-            logits = model(x)
+            logits = step_model(x)
         loss = crit(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -107,6 +113,8 @@ def main() -> None:
     ap.add_argument("--preset", default="seed")
     ap.add_argument("--num-workers", type=int, default=0, help="train.num_workers for the pipeline")
     ap.add_argument("--no-amp", action="store_true", help="train.amp=false: float32 on both sides")
+    ap.add_argument("--compile", metavar="MODE", default=None,
+                    help="train.compile with this train.compile_mode on both sides (default, reduce-overhead, ...)")
     args = ap.parse_args()
 
     cfg = config_from_dict({
@@ -114,7 +122,8 @@ def main() -> None:
         "model": {"name": args.model},
         "augment": {"preset": args.preset},
         "train": {"epochs": 1, "batch_size": args.batch, "threads": args.threads, "seed": 42,
-                  "num_workers": args.num_workers, "amp": not args.no_amp},
+                  "num_workers": args.num_workers, "amp": not args.no_amp,
+                  "compile": args.compile is not None, "compile_mode": args.compile or "default"},
     })
     configure_threads(args.threads)
     device = pick_device(cfg.train.device)
@@ -136,6 +145,10 @@ def main() -> None:
 
     measure = {"model": lambda r: model_throughput(cfg, device, steps),
                "pipeline": lambda r: pipeline_throughput(cfg, data, round_rows[r])}
+    if args.compile:      # compiled once here: later models of the same shapes reuse the compiled code
+        t0 = time.perf_counter()
+        measure["model"](0), measure["pipeline"](0)
+        print(f"compile ({args.compile}) and a first round: {time.perf_counter() - t0:.1f}s")
     model_runs, pipe_runs = [], []
     for r in range(args.rounds):
         order = ["model", "pipeline"] if r % 2 == 0 else ["pipeline", "model"]

@@ -145,6 +145,9 @@ class TrainConfig:
     eval_batch_size: int = 64
     num_workers: int = 0                 # CPU: processes that gather + augment the next batches (spare cores only)
     compile: bool = False                # torch.compile the training forward/backward (first step costs 10-30 s)
+    # torch.compile's mode; "reduce-overhead" replays the step as CUDA graphs on a GPU (one launch for a
+    # step whose many small kernels are otherwise launch-bound), the same as "default" on a CPU
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
 
     def __post_init__(self):
         _check(self.epochs >= 1, "train.epochs", f"must be >= 1, got {self.epochs}")

@@ -8,14 +8,14 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .augment import Augmenter, build_train_augment, normalize
-from .config import Config
+from .config import Config, TrainConfig
 from .data import DecodedSet, balanced_sampler, gather_rows, images_to_tensor, load_labelled, split_indices
 from .losses import build_loss
 from .metrics import score
@@ -24,7 +24,7 @@ from .runtime import configure_threads, cpu_has_bf16, pick_device, seed_everythi
 from .schedules import build_schedule
 
 __all__ = ["fit", "FitResult", "TrainingDiverged", "predict_logits", "predict_scores", "images_to_tensor",
-           "gather_rows", "build_model", "build_optimizer", "batch_generator", "train_autocast"]
+           "gather_rows", "build_model", "build_optimizer", "compile_step", "batch_generator", "train_autocast"]
 
 EpochCallback = Callable[[Dict[str, Any], Callable[[], Dict[str, Any]]], None]
 
@@ -108,6 +108,24 @@ def build_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimize
     return torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, fused=fused or None)
 
 
+def compile_step(model: torch.nn.Module, t: TrainConfig, device: torch.device) -> Tuple[torch.nn.Module, Callable[[], None]]:
+    """(the module a training step calls, what to call before each step) for `train.compile`/`compile_mode`.
+
+    With CUDA graphs (mode "reduce-overhead" or "max-autotune" on a GPU) each step starts with
+    `cudagraph_mark_step_begin`: the graphs' outputs live in memory the next replay reuses, and the mark
+    tells torch that the previous step's outputs are no longer read."""
+    if not t.compile:
+        return model, _no_op
+    compiled = torch.compile(model, mode=t.compile_mode)
+    if device.type == "cuda" and t.compile_mode in ("reduce-overhead", "max-autotune"):
+        return compiled, torch.compiler.cudagraph_mark_step_begin
+    return compiled, _no_op
+
+
+def _no_op() -> None:
+    return None
+
+
 def train_autocast(cfg: Config, device: torch.device):
     """Mixed precision when `train.amp`: bfloat16 (float16 on GPUs without it) on CUDA; bfloat16 on CPUs
     with native bf16 units (AMX / AVX512-BF16), where a DeepFakeNet step measured 1.55x (128 px) to 2x
@@ -181,7 +199,7 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
         model.load_state_dict(init_state)
     criterion = build_loss(cfg.loss, n_real, n_fake).to(device)
     # the compiled module shares `model`'s parameters; state dicts and evaluation use `model` itself
-    step_model = torch.compile(model) if t.compile else model
+    step_model, begin_step = compile_step(model, t, device)
     optimizer = build_optimizer(cfg, model)
 
     # 3. batches: 50/50 classes from the weighted sampler; augmentation per batch on the training device,
@@ -257,6 +275,7 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
                     xb, yb = augment(xb, yb, batch_generator(t.seed, epoch, b))
             if t.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
+            begin_step()
             with train_autocast(cfg, device):
                 logits = step_model(xb)
             loss = criterion(logits.float(), yb)

@@ -43,6 +43,8 @@ def test_configs_are_frozen():
     ({"augment": {"preset": "blurry"}}, "augment.preset: unknown augmentation preset 'blurry'; valid choices: none, seed, sharp"),
     ({"augment": {"blur_p": 1.5}}, "augment.blur_p: must be a probability"),
     ({"train": {"device": "tpu"}}, "train.device: 'tpu' is not valid; valid choices: auto, cpu, cuda"),
+    ({"train": {"compile_mode": "cudagraphs"}}, "train.compile_mode: 'cudagraphs' is not valid; valid choices: "
+                                                "default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs"),
     ({"loss": {"bce_weight": 2}}, "loss.bce_weight: must be in [0, 1]"),
     ({"data": {"on_bad_image": "ignore"}}, "valid choices: error, skip"),
     ({"finalize": {"min_recall": 1.5}}, "finalize.min_recall: must be in (0, 1]"),

@@ -130,8 +130,9 @@ def test_self_blending_turns_real_faces_into_fakes_during_training():
 
 @pytest.mark.slow
 def test_compiled_training_saves_plain_weights():
-    """train.compile: the step runs through torch.compile; the weights it saves load into an eager model."""
-    res = fit(_cfg(epochs=1, compile=True), _set())
+    """train.compile: the step runs through torch.compile; the weights it saves load into an eager model.
+    In "reduce-overhead" mode, the one that replays CUDA graphs on a GPU (here on the CPU: compiled code)."""
+    res = fit(_cfg(epochs=1, compile=True, compile_mode="reduce-overhead"), _set())
     assert math.isfinite(res.history[0]["train_loss"])
     eager = fit(_cfg(epochs=1), _set())
     assert set(res.best_state) == set(eager.best_state)
@@ -156,3 +157,19 @@ def test_cuda_training_with_amp_and_channels_last(preset):
     assert a.history[0]["train_loss"] == pytest.approx(b.history[0]["train_loss"], rel=1e-3)
     assert all(v.device.type == "cpu" for v in a.best_state.values())
     assert all(v.dtype != torch.bfloat16 and v.dtype != torch.float16 for v in a.best_state.values())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_graphs_step_trains_like_the_eager_step():
+    """train.compile_mode=reduce-overhead on CUDA: the step replays as CUDA graphs (AMP, channels_last, the
+    batch augmented on the GPU); it learns, and its losses track the eager run's."""
+    data = _set(n_real=60, n_fake=20)
+    raw = {"data": {"image_size": 64, "val_fraction": 0.25}, "model": {"name": "deepfakenet", "width": 0.25},
+           "train": {"epochs": 4, "batch_size": 8, "lr": 3e-3, "device": "cuda", "amp": True}}
+    eager = fit(config_from_dict(raw), data)
+    raw["train"].update(compile=True, compile_mode="reduce-overhead")
+    graphs = fit(config_from_dict(raw), data)
+    assert max(h["auc"] for h in graphs.history) > 0.8
+    assert graphs.history[0]["train_loss"] == pytest.approx(eager.history[0]["train_loss"], rel=0.05)
+    assert all(v.device.type == "cpu" for v in graphs.best_state.values())
