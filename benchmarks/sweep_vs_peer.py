@@ -2,7 +2,7 @@
 
     python benchmarks/sweep_vs_peer.py [--data ../shared/data/dfdc-faces/train] [--image-size 128]
                                        [--trials 6] [--epochs 4] [--grace EPOCHS] [--concurrent 2]
-                                       [--cpus 1] [--gpu 0]
+                                       [--cpus 1] [--gpu 0] [--compile MODE]
 
 Both sides: the same space (lr, BCE/focal mix, focal gamma, dropout; see _common.SPACE), TPE seeded 42,
 the same number of trials and epochs, ASHA (grace, reduction factor 2) on validation AUC, the same CPUs
@@ -13,7 +13,9 @@ On a GPU (`--gpu 0.25 --cpus 4`: each trial holds a quarter of the GPU and 4 CPU
 with bf16 autocast, and the peer's DataLoader decodes in `--cpus` worker processes with pinned memory, as a
 GPU user writes it; dfsweep augments on the GPU.
 
-* dfsweep: `dfsweep run <generated yaml>` as a user runs it (a cold decode cache, MLflow logging, checkpoints).
+* dfsweep: `dfsweep run <generated yaml>` as a user runs it (a cold decode cache, MLflow logging, checkpoints);
+  with `--compile MODE` its trials set train.compile with that compile_mode (reduce-overhead: the step as
+  CUDA graphs on a GPU), a dfsweep setting the hand-written peer does not have.
 * peer: an ImageFolder-style Dataset that opens and decodes every JPEG with PIL in every trial and epoch,
   torchvision transforms per image, a DataLoader, a plain `Tuner` + `OptunaSearch` + `ASHAScheduler`.
 
@@ -163,6 +165,8 @@ def main() -> None:
     ap.add_argument("--concurrent", type=int, default=2)
     ap.add_argument("--cpus", type=float, default=1, help="CPUs per trial, both sides")
     ap.add_argument("--gpu", type=float, default=0, help="GPU share per trial, both sides (0: CPU only)")
+    ap.add_argument("--compile", metavar="MODE", default=None,
+                    help="dfsweep side: train.compile with this train.compile_mode (e.g. reduce-overhead)")
     ap.add_argument("--side", choices=["both", "peer"], default="both", help=argparse.SUPPRESS)
     ap.add_argument("--storage", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -173,11 +177,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="dfsweep-bench-") as tmp:
         tmp = Path(tmp)
+        extra = {"train.compile": True, "train.compile_mode": args.compile} if args.compile else None
         spec = dfsweep_yaml(tmp, data=args.data, image_size=args.image_size, trials=args.trials, epochs=args.epochs,
-                            cpus=args.cpus, gpu=args.gpu, concurrent=args.concurrent, grace=args.grace)
+                            cpus=args.cpus, gpu=args.gpu, concurrent=args.concurrent, grace=args.grace, extra=extra)
         print(f"search: {args.trials} trials x <= {args.epochs} epochs, ASHA grace {args.grace}, "
               f"{args.concurrent} at a time, {args.cpus:g} CPU + {args.gpu:g} GPU each, {args.image_size} px, "
-              f"data {args.data}")
+              f"data {args.data}" + (f"; dfsweep compiles its step ({args.compile})" if args.compile else ""))
         dfsweep_wall = run_dfsweep(spec, tmp)
         n, ep, best = _summary(tmp / "sweeps" / "bench")
         print(f"dfsweep: {dfsweep_wall:.1f} s wall, {n} trials, {ep} epochs trained ({dfsweep_wall / max(ep, 1):.1f} s "
