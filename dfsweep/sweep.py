@@ -286,7 +286,7 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
     # created and migrated) are opened meanwhile in a thread (5.4 -> 3.2 s for both here). Not before
     # joining a cluster, which may be unreachable and must leave nothing behind
     warming = None
-    if address in (None, "", "local"):
+    if not _joins_cluster(address):
         warming = threading.Thread(target=warm_store, args=(uri,), name="dfsweep-mlflow-warm", daemon=True)
         warming.start()
     try:
@@ -300,10 +300,15 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
         ray.shutdown()
 
 
+def _joins_cluster(address: Optional[str]) -> bool:
+    """Whether `address` names a Ray cluster to join ("local": a new local Ray even where RAY_ADDRESS is set)."""
+    return address not in (None, "", "local")
+
+
 def _connect_ray(address: Optional[str], echo: Callable[[str], None]) -> None:
     """ray.init: a local Ray without an address, else the cluster at `address` (one line when it fails)."""
     import ray
-    joining = address not in (None, "", "local")     # "local": a new local Ray even where RAY_ADDRESS is set
+    joining = _joins_cluster(address)
     try:
         ray.init(address=address or None, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                  logging_level=logging.WARNING, configure_logging=True)

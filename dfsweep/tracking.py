@@ -44,12 +44,15 @@ def _client(uri: str):
 
 
 def warm_store(uri: str) -> None:
-    """Import MLflow and open the tracking store at `uri` (for a new SQLite file: create and migrate it),
-    writing no experiment or run. The sweep's driver calls it in a thread while `ray.init` starts the
-    local Ray (each took ~2-3 s here, one after the other), and MLflow keeps the opened store for the
-    clients made later. Best effort: any error is left for the real use of the store to report."""
+    """Import MLflow and, for a SQLite store, open it (a new file is created and migrated), writing no
+    experiment or run. The sweep's driver calls it in a thread while `ray.init` starts the local Ray (each
+    took ~2-3 s here, one after the other), and MLflow keeps the opened store for the clients made later.
+    A server is not contacted here: one that does not answer would be retried twice over. Best effort:
+    any error is left for the real use of the store to report."""
     try:
-        _client(uri).search_experiments(max_results=1)
+        client = _client(uri)
+        if uri.startswith("sqlite:"):
+            client.search_experiments(max_results=1)
     except Exception:  # noqa: BLE001 -- SweepTracker meets the same problem and reports it in one line
         log.debug("warming the tracking store at %s failed", uri, exc_info=True)
 

@@ -29,3 +29,15 @@ def test_warm_store_leaves_a_bad_store_for_its_real_use_to_report(tmp_path):
     assert db.read_bytes() == b"not a database" * 100
     with pytest.raises(DfsweepError, match="cannot open the MLflow tracking store sqlite:///.*not a database"):
         SweepTracker(f"sqlite:///{db}", "s1")
+
+
+def test_warm_store_does_not_contact_a_tracking_server():
+    # a server that does not answer would be retried by MLflow: the warm-up leaves servers to SweepTracker
+    import socket
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        srv.settimeout(0.5)
+        warm_store(f"http://127.0.0.1:{srv.getsockname()[1]}")
+        with pytest.raises(socket.timeout):
+            srv.accept()
