@@ -334,9 +334,7 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
                    echo: Callable[[str], None], t0: float) -> SweepOutcome:
     s = cfg.sweep
     # 4. the tracking store (one that cannot be opened leaves no sweep folder behind), the folder, its spec
-    from .tracking import SweepTracker, TrackingCallback
-    for noisy in ("mlflow", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from .tracking import SweepTracker, TrackingCallback       # its client quiets MLflow's and Alembic's loggers
     tracker = SweepTracker(uri, s.name, artifact_root=paths.root / "mlartifacts")
     paths.dir.mkdir(parents=True, exist_ok=True)
     if not resume:

@@ -89,11 +89,7 @@ def resized_crop_flip(x: torch.Tensor, scale: Tuple[float, float], flip_p: float
     top = np.minimum((u[2 * n:3 * n] * (height - h + 1)).astype(np.int64), height - h)
     left = np.minimum((u[3 * n:4 * n] * (width - w + 1)).astype(np.int64), width - w)
     flip = u[4 * n:5 * n] < np.float32(flip_p)
-    blur_on = blur_sig = None
-    if blur is not None:
-        (p, (lo, hi)) = blur
-        blur_on = u[5 * n:6 * n] < np.float32(p)
-        blur_sig = np.float32(lo) + np.float32(hi - lo) * u[6 * n:]
+    blur_on, blur_sig = _blur_choice(u[5 * n:], n, *blur) if blur is not None else (None, None)
     if x.device.type == "cuda":
         out = _crop_flip_cuda(x, rows, *(torch.from_numpy(v) for v in (top, left, h, w, flip)))
         return out if blur_on is None else _blur_samples(out, blur_on, blur_sig, inplace=True)
@@ -215,8 +211,14 @@ def _shift_sum(x: torch.Tensor, weights: torch.Tensor, dim: int) -> torch.Tensor
 
 def _blur_draws(n: int, p: float, sigma: Tuple[float, float], gen: Optional[torch.Generator]):
     """Which samples are blurred and with which sigma, as numpy arrays (always both drawn, so the stream
-    does not depend on p)."""
-    return bernoulli(n, p, gen).numpy(), uniform(n, sigma[0], sigma[1], gen).numpy()
+    does not depend on p), from one draw of 2n uniforms: the stream of `bernoulli` then `uniform`."""
+    return _blur_choice(torch.rand(2 * n, generator=gen).numpy(), n, p, sigma)
+
+
+def _blur_choice(u: np.ndarray, n: int, p: float, sigma: Tuple[float, float]):
+    """(blurred?, sigma) for n samples from 2n float32 uniforms: the first n choose, the next n give sigma
+    (as `bernoulli` and `uniform` would from the same numbers)."""
+    return u[:n] < np.float32(p), np.float32(sigma[0]) + np.float32(sigma[1] - sigma[0]) * u[n:2 * n]
 
 
 def _blur_taps(sig: np.ndarray, kernel_size: int = 5) -> np.ndarray:
