@@ -266,13 +266,22 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
         # the loss is summed on the device and read once per epoch: a read per step would make the CPU
         # wait for the GPU before queueing the backward pass (a NaN/inf anywhere makes the sum non-finite)
         total, count = torch.zeros((), device=device), 0
-        for b, xb, yb in epoch_batches(epoch):
-            if direct:                               # xb holds the batch's rows of `images`
-                xb, yb = augment(images, yb, batch_generator(t.seed, epoch, b), rows=xb)
-            else:
+        batches = epoch_batches(epoch)
+        # the epoch's augmentation parameters in one vectorised pass (None: each batch draws its own); the
+        # same numbers either way, each batch's from its own generator
+        plan = None if in_workers else augment.plan(
+            [batch_generator(t.seed, epoch, b) for b in range(steps_per_epoch)],
+            t.batch_size if drop_last else len(train_idx), images.shape[-2:], device)
+        for b, xb, yb in batches:
+            if in_workers:                           # augmented in the loader's workers
                 xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-                if not in_workers:
-                    xb, yb = augment(xb, yb, batch_generator(t.seed, epoch, b))
+            else:
+                how = {"gen": batch_generator(t.seed, epoch, b)} if plan is None else {"planned": plan[b]}
+                if direct:                           # xb holds the batch's rows of `images`
+                    xb, yb = augment(images, yb, rows=xb, **how)
+                else:
+                    xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+                    xb, yb = augment(xb, yb, **how)
             if t.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             begin_step()

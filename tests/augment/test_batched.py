@@ -1,4 +1,5 @@
 """The batched ops against torchvision's own per-image functions, where their definitions coincide."""
+import numpy as np
 import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
@@ -145,11 +146,26 @@ def test_blur_probability_selects_samples():
     assert 5 <= int(changed.sum()) <= 35
 
 
-def test_sharpness_matches_torchvision():
+@pytest.mark.parametrize("factor", [0.0, 0.5, 2.0, 5.0])
+def test_sharpness_matches_torchvision(factor):
     x = _imgs()
-    y = B.adjust_sharpness(x, 1.0, 2.0, _gen())
-    want = torch.stack([TF.adjust_sharpness(x[i], 2.0) for i in range(4)])
+    y = B.adjust_sharpness(x, 1.0, factor, _gen())
+    want = torch.stack([TF.adjust_sharpness(x[i], factor) for i in range(4)])
     assert torch.allclose(y, want, atol=1e-5)
+
+
+def test_sharpness_changes_only_the_chosen_samples_and_in_place_only_when_asked():
+    x = _imgs(5) * 255
+    before = x.clone()
+    on = np.array([True, False, True, False, False])
+    y = B.sharpen_with(x, on, 2.0, peak=255.0)
+    assert torch.equal(x, before)
+    assert torch.equal(y[~torch.from_numpy(on)], x[~torch.from_numpy(on)])
+    assert not torch.equal(y[0], x[0]) and not torch.equal(y[2], x[2])
+    want = torch.stack([TF.adjust_sharpness(x[i] / 255, 2.0) * 255 for i in range(5)])
+    assert torch.allclose(y[[0, 2]], want[[0, 2]], atol=1e-3)
+    z = B.sharpen_with(x, on, 2.0, peak=255.0, inplace=True)
+    assert z is x and torch.equal(x, y)
 
 
 def test_draws_do_not_depend_on_probabilities():
@@ -181,3 +197,26 @@ def test_small_sigma_blur_in_the_crop_loop_skips_zero_taps_and_matches_the_batch
     then = B.gaussian_blur(B.resized_crop_flip(x, (0.6, 1.0), 0.5, g), 1.0, (0.15, 0.35), g)
     assert torch.allclose(fused, then, atol=1e-3)
     assert not torch.allclose(fused, B.resized_crop_flip(x, (0.6, 1.0), 0.5, _gen(6)), atol=1e-2)
+
+
+def test_crops_planned_for_many_batches_are_each_batchs_own():
+    u = torch.rand(4, 7 * 6, generator=_gen(8)).numpy()
+    together = B.plan_crops(u, 6, (32, 40), (0.3, 1.0), 0.5, blur=(0.5, (0.1, 2.0)))
+    for b in range(4):
+        alone = B.plan_crops(u[b:b + 1], 6, (32, 40), (0.3, 1.0), 0.5, blur=(0.5, (0.1, 2.0)))[0]
+        for f in ("top", "left", "h", "w", "flip", "blur_on", "blur_sig"):
+            assert np.array_equal(getattr(together[b], f), getattr(alone, f)), f
+        assert together[b].taps == alone.taps
+    assert all(((p.top + p.h) <= 32).all() and ((p.left + p.w) <= 40).all() for p in together)
+    assert sum(t is not None for p in together for t in p.taps) == sum(int(p.blur_on.sum()) for p in together) > 0
+
+
+def test_jitter_planned_for_many_batches_is_each_batchs_own_and_applies_like_color_jitter():
+    u = torch.rand(3, 5 * 4, generator=_gen(9)).numpy()
+    together = B.plan_jitter(u, 4, 0.7, 0.4, 0.4, 0.4, 0.2, peak=255.0)
+    for b in range(3):
+        assert torch.equal(together[b], B.plan_jitter(u[b:b + 1], 4, 0.7, 0.4, 0.4, 0.4, 0.2, peak=255.0)[0])
+    x = _imgs(4) * 255
+    g = _gen(9)
+    want = B.color_jitter(x, 0.7, 0.4, 0.4, 0.4, 0.2, g, peak=255.0)     # the first batch's draws
+    assert torch.equal(B.jitter_with(x, together[0]), want)

@@ -43,6 +43,30 @@ def test_rows_of_the_whole_set_augment_like_the_gathered_batch(extra):
     assert a.shape == (6, 3, 64, 64) and torch.equal(a, b) and torch.equal(la, lb)
 
 
+@pytest.mark.parametrize("extra", [{"preset": "seed"}, {"preset": "seed", "blur_p": 1.0, "blur_sigma_max": 0.3},
+                                   {"preset": "seed", "jitter_p": 0.5, "flip_p": 0.5}, {"preset": "sharp"},
+                                   {"preset": "none"}])
+def test_a_planned_epoch_augments_each_batch_as_it_would_draw_alone(extra):
+    # an epoch's parameters worked out in one pass give every batch exactly its own generator's numbers
+    images = _batch(12).permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+    aug = Augmenter(AugmentConfig(**extra), channels_last=True)
+    plan = aug.plan([batch_generator(42, 2, b) for b in range(5)], 6, (64, 64), torch.device("cpu"))
+    assert len(plan) == 5
+    for b in range(5):
+        rows = torch.randperm(12, generator=torch.Generator().manual_seed(b))[:6]
+        alone, _ = aug(images, torch.ones(6), batch_generator(42, 2, b), rows=rows)
+        planned, _ = aug(images, torch.ones(6), rows=rows, planned=plan[b])
+        assert torch.equal(planned, alone)
+
+
+def test_uint8_ops_are_not_planned_and_a_plan_cannot_skip_them():
+    aug = Augmenter(AugmentConfig(jpeg_p=0.5))
+    assert aug.plan([batch_generator(1, 1, 0)], 4, (64, 64), torch.device("cpu")) is None
+    planned = Augmenter(AugmentConfig()).plan([batch_generator(1, 1, 0)], 4, (64, 64), torch.device("cpu"))[0]
+    with pytest.raises(ValueError, match="uint8"):
+        aug(_batch(4), torch.zeros(4), planned=planned)
+
+
 def test_none_is_normalisation_only():
     x = _batch()
     y, _ = build_train_augment(AugmentConfig(preset="none"))(x, torch.zeros(8), batch_generator(1, 1, 0))
@@ -124,3 +148,6 @@ def test_cuda_draws_the_same_augmentation_as_cpu(name):
     from_rows, _ = aug(x.cuda(), torch.zeros(4, device="cuda"), batch_generator(1, 1, 0), rows=rows)
     gathered, _ = aug(x[rows].cuda(), torch.zeros(4, device="cuda"), batch_generator(1, 1, 0))
     assert torch.allclose(from_rows, gathered, atol=1e-5)
+    plan = aug.plan([batch_generator(1, 1, 0)], 4, (64, 64), torch.device("cuda"))
+    planned, _ = aug(x.cuda(), torch.zeros(4, device="cuda"), rows=rows, planned=plan[0])
+    assert torch.equal(planned, from_rows)
