@@ -146,6 +146,8 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, cfg: Config, de
     model.eval()
     out = []
     n = len(images) if index is None else len(index)
+    if index is not None and images.is_cuda:
+        index = index.to(images.device)      # one copy, not one per batch (see `plan_crops` on why)
     for start in range(0, n, cfg.train.eval_batch_size):
         sl = slice(start, start + cfg.train.eval_batch_size)
         xb = images[sl] if index is None else gather_rows(images, index[sl])
@@ -154,8 +156,8 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, cfg: Config, de
             logits = model(xb).float().reshape(-1)
             if tta_flip:
                 logits = (logits + model(torch.flip(xb, dims=[3])).float().reshape(-1)) / 2
-        out.append(logits.cpu())
-    return torch.cat(out) if out else torch.zeros(0)
+        out.append(logits)                   # read back once at the end: a read per batch waits for the GPU
+    return torch.cat(out).cpu() if out else torch.zeros(0)
 
 
 def predict_scores(model: torch.nn.Module, images: torch.Tensor, cfg: Config, device: torch.device,
@@ -222,6 +224,9 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
         else:
             order = torch.randperm(len(train_idx), generator=gen)
         rows = train_idx_t[order]
+        if direct and images.is_cuda:
+            # the epoch's rows in one copy: a batch's own copy from pageable memory may wait for the GPU
+            rows = rows.to(images.device)
         batches = list(torch.split(rows[:steps_per_epoch * t.batch_size], t.batch_size))
         ds = _EpochBatches(images, labels_f, batches, t.seed, epoch, augment if in_workers else None,
                            gather=not direct)

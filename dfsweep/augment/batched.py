@@ -25,8 +25,8 @@ pass each.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from dataclasses import dataclass, replace
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ from ..data.layout import gather_rows
 
 __all__ = ["uniform", "bernoulli", "resized_crop_flip", "color_jitter", "gaussian_blur", "adjust_sharpness",
            "CropPlan", "crop_draws", "plan_crops", "crop_with", "JITTER_DRAWS", "plan_jitter", "jitter_with",
-           "sharpen_with"]
+           "sharpen_with", "index_rows"]
 
 _GREY = (0.299, 0.587, 0.114)
 _GREY_ROWS = np.outer(np.ones(3), _GREY)           # each row the grey weights: v -> grey(v) in all channels
@@ -61,24 +61,33 @@ def crop_draws(blur: bool) -> int:
 @dataclass(frozen=True)
 class CropPlan:
     """One batch's crops: per-sample integer boxes and flips, and for blurred samples their taps (the CPU
-    loop) or their choice and sigma (the batched blur on a GPU)."""
+    loop). A plan made for a device (`plan_crops(..., device=)`) also holds them as tensors there for the
+    batched crop: `roi` (n × 5 `roi_align` boxes), `flips` (n bools), and the blurred samples' indices and
+    taps (`blur_idx`, `blur_taps`)."""
     top: np.ndarray
     left: np.ndarray
     h: np.ndarray
     w: np.ndarray
     flip: np.ndarray
     taps: List[Optional[List[float]]]
-    blur_on: Optional[np.ndarray] = None
-    blur_sig: Optional[np.ndarray] = None
+    roi: Optional[torch.Tensor] = None
+    flips: Optional[torch.Tensor] = None
+    blur_idx: Optional[torch.Tensor] = None
+    blur_taps: Optional[torch.Tensor] = None
 
 
 def plan_crops(u: np.ndarray, n: int, size: Tuple[int, int], scale: Tuple[float, float], flip_p: float,
                ratio: Tuple[float, float] = (3 / 4, 4 / 3),
-               blur: Optional[Tuple[float, Tuple[float, float]]] = None) -> List[CropPlan]:
+               blur: Optional[Tuple[float, Tuple[float, float]]] = None,
+               device: Optional[torch.device] = None) -> List[CropPlan]:
     """The crops of k batches of n samples of `size` (H, W) from their uniforms `u` (k × crop_draws·n
     float32: n areas, n aspects, n tops, n lefts, n flips[, n blur choices, n sigmas]), worked out in numpy
     (float64, as v2 does in Python) for all k at once: per batch, these few dozen small ops measured
-    ~0.3 ms in a training loop, against a few µs per batch when an epoch's batches go in one pass."""
+    ~0.3 ms in a training loop, against a few µs per batch when an epoch's batches go in one pass.
+
+    With `device`, the batched crop's tensors are made there for all k batches in three copies (each batch's
+    are views): a copy from pageable host memory to a GPU may wait for the GPU's queue to drain, so
+    per-batch copies would keep the host from queueing the next steps ahead."""
     height, width = size
     k = u.shape[0]
     u = u.reshape(k, -1, n)
@@ -91,15 +100,27 @@ def plan_crops(u: np.ndarray, n: int, size: Tuple[int, int], scale: Tuple[float,
     left = np.minimum((u[:, 3] * (width - w + 1)).astype(np.int64), width - w)
     flip = u[:, 4] < np.float32(flip_p)
     taps: List[List[Optional[List[float]]]] = [[None] * n for _ in range(k)]
-    blur_on = blur_sig = None
+    blur_on, kernels = np.zeros((k, n), dtype=bool), np.zeros((0, 5), dtype=np.float32)
     if blur is not None:
         blur_on, blur_sig = _blur_choice(u[:, 5:7].reshape(k, 2 * n), n, *blur)
         chosen = np.flatnonzero(blur_on)                     # over k·n: one tap computation for all
-        for c, kernel in zip(chosen.tolist(), _blur_taps(blur_sig.ravel()[chosen]).tolist()):
+        kernels = _blur_taps(blur_sig.ravel()[chosen])
+        for c, kernel in zip(chosen.tolist(), kernels.tolist()):
             taps[c // n][c % n] = kernel
-    return [CropPlan(top[b], left[b], h[b], w[b], flip[b], taps[b],
-                     None if blur_on is None else blur_on[b], None if blur_sig is None else blur_sig[b])
-            for b in range(k)]
+    plans = [CropPlan(top[b], left[b], h[b], w[b], flip[b], taps[b]) for b in range(k)]
+    if device is None:
+        return plans
+    # per sample roi_align's box (its batch row, x1, y1, x2, y2) and the flip; the blurred samples' rows
+    # and taps: three copies for the k batches
+    boxes = np.stack([np.broadcast_to(np.arange(n), (k, n)), left, top, left + w, top + h, flip], axis=-1)
+    boxes = torch.from_numpy(boxes.astype(np.float32)).to(device, non_blocking=True)
+    roi, flips = boxes[..., :5].contiguous(), boxes[..., 5] > 0.5           # each batch's: a contiguous view
+    counts = blur_on.sum(axis=1).tolist()
+    blur_idx = index_rows(blur_on, device)
+    blur_taps = torch.from_numpy(kernels).to(device, non_blocking=True).split(counts)
+    return [replace(plan, roi=roi[b], flips=flips[b],
+                    blur_idx=blur_idx[b] if counts[b] else None, blur_taps=blur_taps[b] if counts[b] else None)
+            for b, plan in enumerate(plans)]
 
 
 def resized_crop_flip(x: torch.Tensor, scale: Tuple[float, float], flip_p: float,
@@ -130,17 +151,21 @@ def resized_crop_flip(x: torch.Tensor, scale: Tuple[float, float], flip_p: float
     # one draw of every uniform the batch needs, in the order of separate calls (the same stream as
     # `uniform`/`bernoulli`/`_blur_draws` one after the other)
     u = torch.rand(crop_draws(blur is not None) * n, generator=gen).numpy()[None]
-    return crop_with(x, plan_crops(u, n, x.shape[-2:], scale, flip_p, ratio, blur)[0], rows)
+    device = x.device if x.device.type == "cuda" else None
+    return crop_with(x, plan_crops(u, n, x.shape[-2:], scale, flip_p, ratio, blur, device=device)[0], rows)
 
 
 def crop_with(x: torch.Tensor, plan: CropPlan, rows: Optional[torch.Tensor] = None) -> torch.Tensor:
     """`resized_crop_flip` with its parameters given: the batch x (or x[rows]) cropped, flipped and
-    blurred as `plan` says, as a channels-first float32 batch."""
+    blurred as `plan` says, as a channels-first float32 batch: batched (`roi_align`) when the plan was
+    made for a device (a GPU), else box by box."""
     n = x.shape[0] if rows is None else len(rows)
     _, channels, height, width = x.shape
-    if x.device.type == "cuda":
-        out = _crop_flip_cuda(x, rows, *(torch.from_numpy(v) for v in (plan.top, plan.left, plan.h, plan.w, plan.flip)))
-        return out if plan.blur_on is None else _blur_samples(out, plan.blur_on, plan.blur_sig, inplace=True)
+    if plan.roi is not None:
+        out = _crop_flip_batched(x, rows, plan.roi, plan.flips)
+        if plan.blur_idx is not None:
+            out[plan.blur_idx] = _blur_rows(out, plan.blur_idx, plan.blur_taps)
+        return out
     source = range(n) if rows is None else rows.tolist()
     # each crop is copied straight into a channels-first float batch (the dtype change rides on that copy):
     # the later ops (blur, jitter's matmul over channel planes) measured faster on channels-first batches
@@ -161,20 +186,19 @@ def crop_with(x: torch.Tensor, plan: CropPlan, rows: Optional[torch.Tensor] = No
     return out
 
 
-def _crop_flip_cuda(x: torch.Tensor, rows: Optional[torch.Tensor], top: torch.Tensor, left: torch.Tensor,
-                    h: torch.Tensor, w: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
-    """The same boxes as one batched `roi_align` (one bilinear sample per output pixel at its centre, as
+def _crop_flip_batched(x: torch.Tensor, rows: Optional[torch.Tensor], roi: torch.Tensor,
+                       flips: torch.Tensor) -> torch.Tensor:
+    """The crops as one batched `roi_align` (one bilinear sample per output pixel at its centre, as
     `interpolate(align_corners=False)` samples a box) and one flip: two kernels instead of two per sample,
     which on a GPU is the difference between launching and computing. With `rows` the batch is gathered
-    first (`gather_rows`, one kernel on the GPU), so only the batch is converted to float."""
+    first (`gather_rows`, one kernel on the GPU), so only the batch is converted to float. `roi` (n × 5
+    boxes: batch row, x1, y1, x2, y2) and `flips` are on x's device."""
     from torchvision.ops import roi_align
     if rows is not None:
         x = gather_rows(x, rows)
     n, _, height, width = x.shape
-    boxes = torch.stack([torch.arange(n, dtype=torch.float32), left.float(), top.float(),
-                         (left + w).float(), (top + h).float()], dim=1).to(x.device, non_blocking=True)
-    out = roi_align(x.float(), boxes, (height, width), spatial_scale=1.0, sampling_ratio=1, aligned=True)
-    return torch.where(flip.to(x.device, non_blocking=True).view(n, 1, 1, 1), out.flip(-1), out)
+    out = roi_align(x.float(), roi, (height, width), spatial_scale=1.0, sampling_ratio=1, aligned=True)
+    return torch.where(flips.view(n, 1, 1, 1), out.flip(-1), out)
 
 
 JITTER_DRAWS = 5       # uniforms per sample the jitter takes: on/off, then b, c, s and h factors
@@ -310,14 +334,18 @@ def _blur_samples(x: torch.Tensor, on: np.ndarray, sig: np.ndarray, kernel_size:
     idx = np.flatnonzero(on)
     if len(idx) == 0:
         return x
-    k = torch.from_numpy(_blur_taps(sig[idx], kernel_size))              # m×k
-    pad = kernel_size // 2
     dev_idx = torch.from_numpy(idx).to(x.device)
-    y = F.pad(x[dev_idx], (pad, pad, pad, pad), mode="reflect")
-    y = _shift_sum(_shift_sum(y, k, 3), k, 2)
+    y = _blur_rows(x, dev_idx, torch.from_numpy(_blur_taps(sig[idx], kernel_size)).to(x.device))
     out = x if inplace else x.clone()
     out[dev_idx] = y
     return out
+
+
+def _blur_rows(x: torch.Tensor, idx: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """x[idx] blurred, sample i with the separable taps[i] (m × k, on x's device), reflect padding."""
+    pad = taps.shape[1] // 2
+    y = F.pad(x[idx], (pad, pad, pad, pad), mode="reflect")
+    return _shift_sum(_shift_sum(y, taps, 3), taps, 2)
 
 
 def _blur_one(sample: torch.Tensor, taps: List[float]) -> None:
@@ -344,17 +372,17 @@ def adjust_sharpness(x: torch.Tensor, p: float, factor: float, gen: Optional[tor
     return sharpen_with(x, bernoulli(x.shape[0], p, gen).numpy(), factor, peak)
 
 
-def sharpen_with(x: torch.Tensor, on: np.ndarray, factor: float, peak: float = 1.0,
+def sharpen_with(x: torch.Tensor, on: Union[np.ndarray, torch.Tensor], factor: float, peak: float = 1.0,
                  inplace: bool = False) -> torch.Tensor:
-    """`adjust_sharpness` with its choice given: the samples where `on` is True are sharpened (`inplace`:
+    """`adjust_sharpness` with its choice given: the samples where `on` is True (or the indices `on` on x's
+    device) are sharpened (`inplace`:
     written into `x`, for a batch the pipeline owns). v2's blend factor·x + (1 - factor)·smooth, with
     smooth = (3×3 box sum + 4·x) / 13, is one multiply-add of the box sum and the image: with the box sum
     as two in-place shifted adds per axis, 0.26 against 2.0 ms for 8 of 16 faces at 128 px as separate
     smooth, blend, clone and scatter passes (measured)."""
-    idx = np.flatnonzero(on)
+    idx = on if isinstance(on, torch.Tensor) else torch.from_numpy(np.flatnonzero(on)).to(x.device)
     if len(idx) == 0:
         return x
-    idx = torch.from_numpy(idx).to(x.device)
     sel = x.index_select(0, idx)
     height, width = sel.shape[-2:]
     rows = sel[..., 0:width - 2] + sel[..., 1:width - 1]
@@ -366,3 +394,11 @@ def sharpen_with(x: torch.Tensor, on: np.ndarray, factor: float, peak: float = 1
     out = x if inplace else x.clone()
     out[idx, :, 1:-1, 1:-1] = sharpened                                          # borders unchanged
     return out
+
+
+def index_rows(on: np.ndarray, device: torch.device) -> List[torch.Tensor]:
+    """For each row of a k × n boolean array, the indices of its True entries as a tensor on `device`: views
+    of one tensor, made in one copy (see `plan_crops` on per-batch copies to a GPU)."""
+    flat = np.flatnonzero(on)
+    counts = np.bincount(flat // on.shape[1], minlength=on.shape[0]).tolist()
+    return list(torch.from_numpy(flat % on.shape[1]).to(device, non_blocking=True).split(counts))
