@@ -290,6 +290,11 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
     # behind
     warming = None
     if not _joins_cluster(address):
+        # Ray 2.60 turns token authentication on for every new local Ray (RAY_AUTH_MODE unset) and logs a
+        # WARNING saying so on each start, amid the progress display. Setting RAY_AUTH_MODE=token here instead
+        # was tried: the driver's GCS client then failed with InvalidAuthToken (Ray's own default also
+        # refreshes its cached config), so only the message is silenced
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         warming = threading.Thread(target=warm_store, args=(uri,), name="dfsweep-mlflow-warm", daemon=True)
         warming.start()
     try:

@@ -59,6 +59,7 @@ def test_sweep_end_to_end(tmp_path, tiny):
     r = _dfsweep(["run", str(space), "--name", "e2e"], tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "leaderboard:" in r.stdout and "started" in r.stdout
+    assert "WARNING" not in r.stdout + r.stderr         # no library's log lines amid the progress display
     sweep = tmp_path / "sweeps" / "e2e"
     assert (tmp_path / "sweeps" / "latest").resolve() == sweep.resolve()
     board = pd.read_csv(sweep / "leaderboard.csv")
