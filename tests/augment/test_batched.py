@@ -243,3 +243,12 @@ def test_jitter_planned_for_many_batches_is_each_batchs_own_and_applies_like_col
     g = _gen(9)
     want = B.color_jitter(x, 0.7, 0.4, 0.4, 0.4, 0.2, g, peak=255.0)     # the first batch's draws
     assert torch.equal(B.jitter_with(x, together[0]), want)
+
+
+def test_index_rows_gives_each_rows_chosen_columns_and_sharpening_takes_them_as_the_choice():
+    on = np.array([[True, False, True], [False, False, False], [False, True, False]])
+    got = B.index_rows(on, torch.device("cpu"))
+    assert [t.tolist() for t in got] == [[0, 2], [], [1]]
+    x = _imgs(3) * 255
+    assert torch.equal(B.sharpen_with(x, got[0], 2.0, peak=255.0), B.sharpen_with(x, on[0], 2.0, peak=255.0))
+    assert B.sharpen_with(x, got[1], 2.0, peak=255.0) is x
