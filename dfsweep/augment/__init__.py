@@ -56,15 +56,10 @@ class Preset:
     jitter: bool = True             # ColorJitter last (one batched matmul with the normalisation folded in)
 
 
-def _on_gpu(device: torch.device) -> Optional[torch.device]:
-    """Where a plan's tensors go: a GPU's ops take theirs from there (the CPU's take numpy and lists)."""
-    return device if device.type == "cuda" else None
-
-
 def _crop_flip(cfg: AugmentConfig, blur: Optional[Tuple[float, Tuple[float, float]]] = None) -> Step:
     return Step(B.crop_draws(blur is not None),
                 lambda u, n, size, device: B.plan_crops(u, n, size, (cfg.crop_scale_min, 1.0), cfg.flip_p,
-                                                        blur=blur, device=_on_gpu(device)),
+                                                        blur=blur, device=B.gpu_or_none(device)),
                 lambda x, plan, rows: B.crop_with(x, plan, rows), reads_rows=True)
 
 
@@ -92,7 +87,7 @@ def sharp(cfg: AugmentConfig) -> Preset:
     """For HRNet: RandomAdjustSharpness instead of blur, so up-sampling artifacts are not washed out."""
     def plan(u: np.ndarray, n: int, size: Tuple[int, int], device: torch.device):
         on = u < np.float32(cfg.sharpness_p)
-        return on if _on_gpu(device) is None else B.index_rows(on, device)
+        return on if B.gpu_or_none(device) is None else B.index_rows(on, device)
     sharpen = Step(1, plan, lambda x, on, rows: B.sharpen_with(x, on, cfg.sharpness_factor, peak=255.0, inplace=True))
     return Preset([_crop_flip(cfg), sharpen])
 

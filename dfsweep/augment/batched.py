@@ -36,7 +36,7 @@ from ..data.layout import gather_rows
 
 __all__ = ["uniform", "bernoulli", "resized_crop_flip", "color_jitter", "gaussian_blur", "adjust_sharpness",
            "CropPlan", "crop_draws", "plan_crops", "crop_with", "JITTER_DRAWS", "plan_jitter", "jitter_with",
-           "sharpen_with", "index_rows"]
+           "sharpen_with", "index_rows", "gpu_or_none"]
 
 _GREY = (0.299, 0.587, 0.114)
 _GREY_ROWS = np.outer(np.ones(3), _GREY)           # each row the grey weights: v -> grey(v) in all channels
@@ -51,6 +51,11 @@ def uniform(n: int, low: float, high: float, gen: Optional[torch.Generator]) -> 
 def bernoulli(n: int, p: float, gen: Optional[torch.Generator]) -> torch.Tensor:
     """n booleans, each True with probability p (always drawn, so the stream does not depend on p)."""
     return torch.rand(n, generator=gen) < p
+
+
+def gpu_or_none(device: torch.device) -> Optional[torch.device]:
+    """Where a plan's tensors go: a GPU's ops take theirs from there, the CPU's take numpy and lists."""
+    return device if device.type == "cuda" else None
 
 
 def crop_draws(blur: bool) -> int:
@@ -115,8 +120,8 @@ def plan_crops(u: np.ndarray, n: int, size: Tuple[int, int], scale: Tuple[float,
     boxes = np.stack([np.broadcast_to(np.arange(n), (k, n)), left, top, left + w, top + h, flip], axis=-1)
     boxes = torch.from_numpy(boxes.astype(np.float32)).to(device, non_blocking=True)
     roi, flips = boxes[..., :5].contiguous(), boxes[..., 5] > 0.5           # each batch's: a contiguous view
-    counts = blur_on.sum(axis=1).tolist()
     blur_idx = index_rows(blur_on, device)
+    counts = [len(i) for i in blur_idx]
     blur_taps = torch.from_numpy(kernels).to(device, non_blocking=True).split(counts)
     return [replace(plan, roi=roi[b], flips=flips[b],
                     blur_idx=blur_idx[b] if counts[b] else None, blur_taps=blur_taps[b] if counts[b] else None)
@@ -151,8 +156,8 @@ def resized_crop_flip(x: torch.Tensor, scale: Tuple[float, float], flip_p: float
     # one draw of every uniform the batch needs, in the order of separate calls (the same stream as
     # `uniform`/`bernoulli`/`_blur_draws` one after the other)
     u = torch.rand(crop_draws(blur is not None) * n, generator=gen).numpy()[None]
-    device = x.device if x.device.type == "cuda" else None
-    return crop_with(x, plan_crops(u, n, x.shape[-2:], scale, flip_p, ratio, blur, device=device)[0], rows)
+    return crop_with(x, plan_crops(u, n, x.shape[-2:], scale, flip_p, ratio, blur, device=gpu_or_none(x.device))[0],
+                     rows)
 
 
 def crop_with(x: torch.Tensor, plan: CropPlan, rows: Optional[torch.Tensor] = None) -> torch.Tensor:
