@@ -272,9 +272,10 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
         # wait for the GPU before queueing the backward pass (a NaN/inf anywhere makes the sum non-finite)
         total, count = torch.zeros((), device=device), 0
         batches = epoch_batches(epoch)
-        # the epoch's augmentation parameters in one vectorised pass (None: each batch draws its own); the
-        # same numbers either way, each batch's from its own generator
-        plan = None if in_workers else augment.plan(
+        # the epoch's augmentation parameters in one vectorised pass (None: each batch draws its own, as
+        # loader workers and uint8 ops do, without making the epoch's generators here first); the same
+        # numbers either way, each batch's from its own generator
+        plan = None if in_workers or augment.uint8_stage else augment.plan(
             [batch_generator(t.seed, epoch, b) for b in range(steps_per_epoch)],
             t.batch_size if drop_last else len(train_idx), images.shape[-2:], device)
         for b, xb, yb in batches:
