@@ -59,6 +59,27 @@ def test_a_planned_epoch_augments_each_batch_as_it_would_draw_alone(extra):
         assert torch.equal(planned, alone)
 
 
+@pytest.mark.parametrize("name", ["seed", "sharp"])
+def test_an_epoch_planned_for_a_gpu_augments_like_the_per_box_path(name, monkeypatch):
+    # the GPU's path (one roi_align crop per batch, the blurred or sharpened rows by index, the plan's
+    # tensors on the device), made to run on the CPU: the same draws, so only interpolation rounding at
+    # the boxes' edges differs (~0.005 here); another batch's plan differs by ~1 (normalised units)
+    from dfsweep.augment import batched
+    images = _batch(12).permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+    aug = Augmenter(AugmentConfig(preset=name), channels_last=True)
+    gens = lambda: [batch_generator(42, 2, b) for b in range(4)]
+    per_box = aug.plan(gens(), 6, (64, 64), torch.device("cpu"))
+    monkeypatch.setattr(batched, "gpu_or_none", lambda device: device)
+    on_device = aug.plan(gens(), 6, (64, 64), torch.device("cpu"))
+    assert on_device[0][0].roi is not None and per_box[0][0].roi is None
+    for b in range(4):
+        rows = torch.randperm(12, generator=torch.Generator().manual_seed(b))[:6]
+        want, _ = aug(images, torch.ones(6), rows=rows, planned=per_box[b])
+        got, _ = aug(images, torch.ones(6), rows=rows, planned=on_device[b])
+        wrong, _ = aug(images, torch.ones(6), rows=rows, planned=on_device[(b + 1) % 4])
+        assert got.is_contiguous(memory_format=torch.channels_last)
+        assert (got - want).abs().mean() < 0.02 < 0.5 < (wrong - want).abs().mean()
+
 def test_uint8_ops_are_not_planned_and_a_plan_cannot_skip_them():
     aug = Augmenter(AugmentConfig(jpeg_p=0.5))
     assert aug.plan([batch_generator(1, 1, 0)], 4, (64, 64), torch.device("cpu")) is None
