@@ -4,7 +4,7 @@
 # a link to the DFDC train faces), then call the device from the repository root with
 #   carry: [".gpu-bundle/overlay.tar.xz", ".gpu-bundle/data/train"]    timeout_s: 600
 #   command: OUT=$OUT bash benchmarks/gpu_check.sh                      (or STEPS="..." to pick steps)
-# Where dfsweep's dependencies do not import, the overlay is unpacked (/tmp/dfsweep-overlay, ~5 s) and put
+# Where dfsweep's dependencies do not import, the overlay is unpacked (.gpu-bundle/overlay/, ~5 s) and put
 # on PYTHONPATH with the checkout (Ray's workers inherit it). Each step's output goes to $OUT (default
 # gpu-check/) and its last line is echoed. Steps, most needed first:
 #   pytest-gpu       the gpu-marked tests (CUDA training, CUDA graphs, fractional-GPU trials, augmentation)
@@ -31,11 +31,11 @@ fi
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 if ! python3 -c "import ray, optuna, mlflow" 2>/dev/null; then
-  if [ ! -d /tmp/dfsweep-overlay/ray ]; then
+  if [ ! -d .gpu-bundle/overlay/ray ]; then
     [ -f .gpu-bundle/overlay.tar.xz ] || { echo "gpu_check: ray/optuna/mlflow missing and no .gpu-bundle/overlay.tar.xz carried"; exit 2; }
-    mkdir -p /tmp/dfsweep-overlay && tar xJf .gpu-bundle/overlay.tar.xz -C /tmp/dfsweep-overlay
+    mkdir -p .gpu-bundle/overlay && tar xJf .gpu-bundle/overlay.tar.xz -C .gpu-bundle/overlay
   fi
-  export PYTHONPATH=/tmp/dfsweep-overlay:$PWD${PYTHONPATH:+:$PYTHONPATH}
+  export PYTHONPATH=$PWD/.gpu-bundle/overlay:$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
 python3 -c "import torch, ray, optuna, mlflow, dfsweep; print('torch', torch.__version__, 'ray', ray.__version__, 'cuda', torch.cuda.is_available())" \
   | tee -a "$out/gpu.txt"
