@@ -52,7 +52,8 @@ EOF
 echo "gpu_bundle: $pins for Python $pyver ($py)"
 pip download --quiet --disable-pip-version-check --only-binary=:all: --python-version "$pyver" --implementation cp \
     --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
-    -d "$work/wheels" $pins 2>&1 | grep -v "is ignored: it is neither" || true
+    -d "$work/wheels" $pins > "$work/download.log" 2>&1 \
+  || { grep -v "is ignored: it is neither" "$work/download.log" | tail -n 20; echo "gpu_bundle: download failed"; exit 1; }
 
 # the wheels of packages the target lacks (names compared as pip normalises them)
 python - "$work/wheels" "$pkgs" > "$work/need.txt" <<'EOF'
@@ -65,8 +66,8 @@ for f in sorted(os.listdir(sys.argv[1])):
 EOF
 echo "gpu_bundle: $(wc -l < "$work/need.txt") wheels the target lacks"
 "$py" -m pip install --quiet --disable-pip-version-check --no-deps --no-compile --no-index --target "$work/overlay" \
-    $(cat "$work/need.txt") 2>&1 | grep -v -e "is ignored: it is neither" -e "Running pip as the 'root' user" || true
-[ -d "$work/overlay/ray" ] || { echo "gpu_bundle: ray did not install"; exit 1; }
+    $(cat "$work/need.txt") > "$work/install.log" 2>&1 \
+  || { tail -n 20 "$work/install.log"; echo "gpu_bundle: install failed"; exit 1; }
 
 # what a sweep never loads, and the native code's symbols
 cd "$work/overlay"

@@ -143,7 +143,7 @@ def test_compiled_training_saves_plain_weights():
 def test_the_gpu_data_path_run_on_the_cpu_trains_like_the_per_box_path(preset, monkeypatch):
     """The augmentation's GPU path (an epoch's plan held as tensors on the device, one roi_align crop per
     batch, the blurred or sharpened samples picked by index rows), made to run on the CPU: it learns, and
-    its losses track the per-box path's to within interpolation rounding (a wrong plan per batch would not)."""
+    its losses track the per-box path's to within interpolation rounding at the boxes' edges."""
     from dfsweep.augment import batched
     data = _set(n_real=60, n_fake=20)
     cfg = config_from_dict({"data": {"image_size": 64, "val_fraction": 0.25},
@@ -155,6 +155,7 @@ def test_the_gpu_data_path_run_on_the_cpu_trains_like_the_per_box_path(preset, m
     assert max(h["auc"] for h in batched_path.history) > 0.8
     first, other = batched_path.history[0]["train_loss"], per_box.history[0]["train_loss"]
     assert first != other and first == pytest.approx(other, rel=0.01)
+
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

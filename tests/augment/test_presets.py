@@ -80,6 +80,7 @@ def test_an_epoch_planned_for_a_gpu_augments_like_the_per_box_path(name, monkeyp
         assert got.is_contiguous(memory_format=torch.channels_last)
         assert (got - want).abs().mean() < 0.02 < 0.5 < (wrong - want).abs().mean()
 
+
 def test_uint8_ops_are_not_planned_and_a_plan_cannot_skip_them():
     aug = Augmenter(AugmentConfig(jpeg_p=0.5))
     assert aug.plan([batch_generator(1, 1, 0)], 4, (64, 64), torch.device("cpu")) is None
