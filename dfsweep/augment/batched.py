@@ -380,11 +380,10 @@ def adjust_sharpness(x: torch.Tensor, p: float, factor: float, gen: Optional[tor
 def sharpen_with(x: torch.Tensor, on: Union[np.ndarray, torch.Tensor], factor: float, peak: float = 1.0,
                  inplace: bool = False) -> torch.Tensor:
     """`adjust_sharpness` with its choice given: the samples where `on` is True (or the indices `on` on x's
-    device) are sharpened (`inplace`:
-    written into `x`, for a batch the pipeline owns). v2's blend factor·x + (1 - factor)·smooth, with
-    smooth = (3×3 box sum + 4·x) / 13, is one multiply-add of the box sum and the image: with the box sum
-    as two in-place shifted adds per axis, 0.26 against 2.0 ms for 8 of 16 faces at 128 px as separate
-    smooth, blend, clone and scatter passes (measured)."""
+    device) are sharpened (`inplace`: written into `x`, for a batch the pipeline owns). v2's blend
+    factor·x + (1 - factor)·smooth, with smooth = (3×3 box sum + 4·x) / 13, is one multiply-add of the box
+    sum and the image: with the box sum as two in-place shifted adds per axis, 0.26 against 2.0 ms for 8 of
+    16 faces at 128 px as separate smooth, blend, clone and scatter passes (measured)."""
     idx = on if isinstance(on, torch.Tensor) else torch.from_numpy(np.flatnonzero(on)).to(x.device)
     if len(idx) == 0:
         return x
