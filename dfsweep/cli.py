@@ -36,17 +36,16 @@ def cmd_run(args) -> int:
     cfg, space, paths = prepare_sweep(args.space, args.set, args.data, args.name, args.resume)
     out = run_sweep(cfg, space, paths, resume=args.resume, address=args.address, tracking_uri=args.tracking_uri,
                     storage=args.storage)
+    from .report import board_table
     board = out.leaderboard
-    metric = cfg.sweep.metric
-    cols = [c for c in dict.fromkeys(["rank", "trial_id", metric, "auc", "f1", "recall", "best_epoch",
-                                      "epochs_run", "status"]) if c in board.columns]
-    if "node_ip" in board.columns and board["node_ip"].nunique() > 1:  # a cluster: where each trial ran
-        cols.append("node_ip")
-    cols += [c for c in board.columns if c.startswith("param.")]
-    print("\nleaderboard:")
-    print(board[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}") if len(board) else "(no trials)")
-    print(f"\nsweep {paths.name}: {len(board)} trials in {out.wall_s:.0f}s; leaderboard {paths.leaderboard}; "
-          f"best config {paths.best if out.best_config else '(none)'}")
+    n_confirm = int((board["role"] == "confirm").sum()) if len(board) else 0
+    print(f"\nleaderboard ({cfg.sweep.metric} at each trial's best epoch, 95% bootstrap intervals"
+          f"{'; confirmed configurations first, by their mean over new seeds' if n_confirm else ''}):")
+    print(board_table(board, cfg.sweep.metric) if len(board) else "(no trials)")
+    print(f"\nsweep {paths.name}: {len(board) - n_confirm} trials and {n_confirm} confirmation runs in "
+          f"{out.wall_s:.0f}s; leaderboard {paths.leaderboard}; best config {paths.best if out.best_config else '(none)'}")
+    for line in out.verdict:
+        print(line)
     if out.interrupted:
         print(f"dfsweep: interrupted; resume with: dfsweep run {args.space} --resume --name {paths.name}",
               file=sys.stderr)

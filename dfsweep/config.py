@@ -13,7 +13,7 @@ from .errors import DfsweepError
 
 __all__ = [
     "Config", "DataConfig", "ModelConfig", "LossConfig", "AugmentConfig", "TrainConfig", "SweepConfig",
-    "SchedulerConfig", "ResourcesConfig", "FinalizeConfig", "SubmissionConfig",
+    "SchedulerConfig", "ResourcesConfig", "ConfirmConfig", "FinalizeConfig", "SubmissionConfig",
     "load_config", "config_from_dict", "apply_overrides", "parse_set",
 ]
 
@@ -38,6 +38,7 @@ class DataConfig:
     cache_dir: str = "sweeps/cache"      # decoded-image cache, relative to the working directory
     on_bad_image: Literal["error", "skip"] = "error"
     balanced_sampler: bool = True        # WeightedRandomSampler: 50/50 batches
+    split_seed: Optional[int] = None     # seed of the train/validation split; None -> train.seed
 
     def __post_init__(self):
         _check(self.image_size >= 64, "data.image_size", f"must be >= 64, got {self.image_size}")
@@ -185,6 +186,22 @@ class ResourcesConfig:
 
 
 @dataclass(frozen=True)
+class ConfirmConfig:
+    """After the search: the top_k configurations and the recipe row trained again with new seeds."""
+    top_k: int = 2                       # 0: no confirmation (the winner is the search's best trial)
+    seeds: int = 2                       # new training seeds per configuration (train.seed + 1, + 2, ...)
+    folds: int = 1                       # > 1: also on other group-aware validation splits (split seeds + 1, ...)
+
+    def __post_init__(self):
+        _check(self.top_k >= 0, "sweep.confirm.top_k", f"must be >= 0, got {self.top_k}")
+        _check(self.seeds >= 1, "sweep.confirm.seeds", f"must be >= 1, got {self.seeds}")
+        _check(self.folds >= 1, "sweep.confirm.folds", f"must be >= 1, got {self.folds}")
+
+    def runs_per_config(self) -> int:
+        return self.seeds * self.folds
+
+
+@dataclass(frozen=True)
 class SweepConfig:
     name: str = ""                       # default: the YAML file's stem
     metric: Literal["f1", "auc", "ap", "recall_at_precision"] = "f1"
@@ -200,6 +217,9 @@ class SweepConfig:
     reuse_actors: bool = True            # saves the ~4 s process start per trial
     data_fraction: float = 1.0           # multi-fidelity: trials use this stratified, group-aware share of
                                          # the data (finalize trains on all of it)
+    sampler: str = "tpe"                 # dfsweep.samplers: tpe (multivariate, group, constant liar), random
+    start_from_defaults: bool = True     # the YAML's own values are the first trial: the recipe row to beat
+    confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
 
     def __post_init__(self):
         _check(self.num_samples >= 1, "sweep.num_samples", f"must be >= 1, got {self.num_samples}")
@@ -208,6 +228,8 @@ class SweepConfig:
         _check(0 < self.min_precision <= 1, "sweep.min_precision", "must be in (0, 1]")
         _check(self.max_failures >= 0, "sweep.max_failures", "must be >= 0")
         _check(0 < self.data_fraction <= 1, "sweep.data_fraction", f"must be in (0, 1], got {self.data_fraction}")
+        from .samplers import SAMPLERS
+        SAMPLERS.get(self.sampler, "sweep.sampler")
         if self.name:
             import re
             _check(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name) is not None, "sweep.name",

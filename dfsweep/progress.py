@@ -8,13 +8,10 @@ from typing import Any, Dict
 
 from ray import tune
 
-__all__ = ["ProgressCallback", "trial_name"]
+from .objective import OBJECTIVE
+from .roles import CONFIRM, FOLD, OF, RECIPE, SEED_OFFSET, role_of, split_params
 
-
-def trial_name(trial_id: str) -> str:
-    """The name shown and used for a trial everywhere (terminal, MLflow, leaderboard): Tune's trial id,
-    stable across resumes."""
-    return trial_id
+__all__ = ["ProgressCallback"]
 
 
 def _fmt(v: Any) -> str:
@@ -23,15 +20,25 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-class ProgressCallback(tune.Callback):
-    """One line per trial event: started (params), each epoch (metric), finished / stopped / failed,
-    always with the running / finished counts and the best so far."""
+def _with_interval(result: Dict[str, Any], k: str) -> str:
+    lo, hi = result.get(f"{k}_lo"), result.get(f"{k}_hi")
+    if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and not math.isnan(lo):
+        return f"{k} {result[k]:.3f} [{lo:.3f}, {hi:.3f}]"
+    return f"{k} {result[k]:.3f}"
 
-    def __init__(self, metric: str, mode: str, num_samples: int, epochs: int, done: set = frozenset()):
-        self.metric, self.mode, self.num_samples, self.epochs = metric, mode, num_samples, epochs
+
+class ProgressCallback(tune.Callback):
+    """One line per trial event: started (params, or what it confirms), each epoch (metrics with their 95%
+    intervals), finished / stopped / failed, always with the search's and the confirmation's counts and the
+    best objective so far."""
+
+    def __init__(self, metric: str, mode: str, num_samples: int, num_confirm: int, epochs: int,
+                 done: set = frozenset()):
+        self.metric, self.mode, self.num_samples, self.num_confirm, self.epochs = metric, mode, num_samples, num_confirm, epochs
         self.done = set(done)   # trials that finished before an interruption (resume)
         self.best: Dict[str, Any] = {"value": None, "trial": None}
         self.last_epoch: Dict[str, int] = {}
+        self.confirming = False
         self.t0 = time.time()
 
     def _echo(self, text: str) -> None:
@@ -39,46 +46,56 @@ class ProgressCallback(tune.Callback):
 
     def _counts(self, trials) -> str:
         running = sum(t.status == "RUNNING" for t in trials)
-        done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
+        ended = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
+        confirm = sum(role_of(t.config) == CONFIRM for t in ended)
         best = self.best["value"]
         best_s = f"best {self.metric} {best:.4f} ({self.best['trial']})" if best is not None else "best -"
-        return f"[running {running}, finished {done}/{self.num_samples}, {best_s}]"
+        phase = f", confirmed {confirm}" if self.confirming else ""
+        return f"[running {running}, searched {len(ended) - confirm}/{self.num_samples}{phase}, {best_s}]"
 
     def on_trial_start(self, iteration, trials, trial, **info):
         if trial.trial_id in self.done:
             return
         if trial.checkpoint is not None:
-            self._echo(f"{trial_name(trial.trial_id)} resumed from its last checkpoint {self._counts(trials)}")
+            self._echo(f"{trial.trial_id} resumed from its last checkpoint {self._counts(trials)}")
             return
-        params = ", ".join(f"{k}={_fmt(v)}" for k, v in trial.config.items())
-        self._echo(f"{trial_name(trial.trial_id)} started: {params} {self._counts(trials)}")
+        params, meta = split_params(trial.config)
+        if role_of(trial.config) == CONFIRM:
+            if not self.confirming:
+                self._echo(f"search over: confirming the best configurations and the recipe with new seeds "
+                           f"({self.num_confirm} runs at most)")
+                self.confirming = True
+            self._echo(f"{trial.trial_id} started: confirms {meta[OF]} (seed +{meta[SEED_OFFSET]}, split "
+                       f"{meta.get(FOLD, 0)}) {self._counts(trials)}")
+            return
+        what = "the recipe (the YAML's own values): " if role_of(trial.config) == RECIPE else ""
+        self._echo(f"{trial.trial_id} started: {what}{', '.join(f'{k}={_fmt(v)}' for k, v in params.items())} "
+                   f"{self._counts(trials)}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        value = result.get(self.metric)
         if trial.trial_id in self.done:  # replayed from disk, not trained: count it, don't show it
-            self._track_best(trial, value)
+            self._track_best(trial, result)
             return
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         self.last_epoch[trial.trial_id] = epoch
-        self._track_best(trial, value)
-        extra = "  ".join(f"{k} {result[k]:.3f}" for k in ("val_loss", "auc", "f1", "recall") if k in result
-                          and isinstance(result[k], (int, float)))
-        self._echo(f"{trial_name(trial.trial_id)} epoch {epoch}/{self.epochs}  {extra}  {self._counts(trials)}")
+        self._track_best(trial, result)
+        extra = "  ".join(_with_interval(result, k) if k in ("auc", "f1") else f"{k} {result[k]:.3f}"
+                          for k in ("val_loss", "auc", "f1", "recall") if isinstance(result.get(k), (int, float)))
+        self._echo(f"{trial.trial_id} epoch {epoch}/{self.epochs}  {extra}  {self._counts(trials)}")
 
-    def _track_best(self, trial, value) -> None:
-        if isinstance(value, (int, float)) and not math.isnan(value):
-            better = self.best["value"] is None or (value > self.best["value"] if self.mode == "max"
-                                                    else value < self.best["value"])
-            if better:
-                self.best = {"value": float(value), "trial": trial_name(trial.trial_id)}
+    def _track_best(self, trial, result) -> None:
+        value = result.get(OBJECTIVE)
+        if role_of(trial.config) == CONFIRM or not isinstance(value, (int, float)) or math.isnan(value):
+            return
+        if self.best["value"] is None or (value > self.best["value"] if self.mode == "max" else value < self.best["value"]):
+            self.best = {"value": float(value), "trial": trial.trial_id}
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         if trial.trial_id in self.done:
             return
         epoch = self.last_epoch.get(trial.trial_id, 0)
         how = "finished" if epoch >= self.epochs else f"stopped early after epoch {epoch}"
-        self._echo(f"{trial_name(trial.trial_id)} {how} {self._counts(trials)}")
+        self._echo(f"{trial.trial_id} {how} {self._counts(trials)}")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._echo(f"{trial_name(trial.trial_id)} FAILED (error recorded) {self._counts(trials)}")
-
+        self._echo(f"{trial.trial_id} FAILED (error recorded) {self._counts(trials)}")

@@ -21,7 +21,7 @@ import optuna.distributions as od
 from .config import Config
 from .errors import DfsweepError
 
-__all__ = ["SearchEntry", "SearchSpace", "DefineByRun", "parse_space"]
+__all__ = ["SearchEntry", "SearchSpace", "DefineByRun", "parse_space", "lookup"]
 
 _SEARCHABLE_SECTIONS = ("data", "model", "loss", "augment", "train")
 _ENTRY_KEYS = ("float", "int", "choice", "log", "step", "when", "key")
@@ -36,7 +36,7 @@ class SearchEntry:
 
     def applies(self, values: Mapping[str, Any], base: Config) -> bool:
         for key, allowed in self.when:
-            current = values[key] if key in values else _lookup(base, key)
+            current = values[key] if key in values else lookup(base, key)
             if current not in allowed:
                 return False
         return True
@@ -48,6 +48,20 @@ class SearchEntry:
         if isinstance(d, od.IntDistribution):
             return trial.suggest_int(self.name, d.low, d.high, log=d.log, step=d.step)
         return trial.suggest_categorical(self.name, list(d.choices))
+
+    def contains(self, value: Any) -> bool:
+        """Whether `value` is a point of this entry's distribution (in range, on the step grid, a choice)."""
+        d = self.distribution
+        if isinstance(d, od.CategoricalDistribution):
+            return value in d.choices
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if isinstance(d, od.IntDistribution) and value != int(value):
+            return False
+        if not d.low <= value <= d.high:
+            return False
+        step = getattr(d, "step", None)
+        return step is None or abs((value - d.low) / step - round((value - d.low) / step)) < 1e-8
 
     def witnesses(self) -> List[Any]:
         """Values that bound what this entry can produce (checked against the config before Ray starts)."""
@@ -93,7 +107,8 @@ class DefineByRun:
         return None
 
 
-def _lookup(cfg: Config, key: str) -> Any:
+def lookup(cfg: Config, key: str) -> Any:
+    """The value of dotted config `key` (a model parameter: set or default)."""
     section, field = key.split(".", 1)
     sec = getattr(cfg, section)
     if section == "model":
@@ -202,7 +217,7 @@ def parse_space(cfg: Config) -> SearchSpace:
                         f"{', '.join(map(str, prior.distribution.choices))}")
             else:
                 try:
-                    _lookup(cfg, ck)
+                    lookup(cfg, ck)
                 except (ValueError, AttributeError):
                     raise DfsweepError(f"search.{e.name}.when: {ck} is not a config key") from None
         by_key.setdefault(e.key, e)

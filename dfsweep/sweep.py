@@ -6,8 +6,9 @@ sweeps/<name>/
   optuna.db         the Optuna study (RDB storage: survives a crash)
   tune/             Ray Tune's experiment (trials, checkpoints, snapshots), unless `--storage` put it
                     at <storage>/<name> (a shared path or a URI every node of a cluster can reach)
-  leaderboard.csv   one row per trial, best first
-  best.yaml         the best trial's full config
+  phase             search | confirm | done: how far the search algorithm got (--resume goes on from there)
+  leaderboard.csv   one row per trial, best first (confirmed configurations ranked by their mean)
+  best.yaml         the winner's full config (the confirmed winner when there was a confirmation)
 sweeps/latest -> <name>
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -51,6 +52,7 @@ class SweepPaths:
     tune_dir = property(lambda self: self.dir / "tune")
     leaderboard = property(lambda self: self.dir / "leaderboard.csv")
     best = property(lambda self: self.dir / "best.yaml")
+    phase = property(lambda self: self.dir / "phase")
     latest = property(lambda self: self.root / "latest")
 
 
@@ -62,6 +64,7 @@ class SweepOutcome:
     wall_s: float
     parent_run_id: Optional[str]
     interrupted: bool = False
+    verdict: List[str] = field(default_factory=list)   # the last lines: is the winner separated from the recipe?
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -154,67 +157,6 @@ def _split_location(location: str) -> tuple[str, str]:
     return urllib.parse.urlunsplit(u._replace(path=parent)), name
 
 
-def _history(result) -> List[Dict[str, Any]]:
-    """A trial's per-epoch metrics, merged by epoch from Tune's results and its newest checkpoint.
-
-    The checkpoint is the trial's own record, complete even when the driver died before writing Tune's
-    progress files; Tune's results hold epochs replayed after a resume (reported without a checkpoint)."""
-    import torch
-    from .trial import STATE_FILE
-    by_epoch: Dict[int, Dict[str, Any]] = {}
-    df = result.metrics_dataframe
-    if df is not None and "epoch" in df:
-        for rec in df.to_dict("records"):
-            if not pd.isna(rec.get("epoch")):
-                by_epoch[int(rec["epoch"])] = rec
-    if result.checkpoint is not None:
-        try:
-            with result.checkpoint.as_directory() as d:
-                state = torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=True)
-            for rec in state["history"]:
-                by_epoch[int(rec["epoch"])] = dict(rec)
-        except Exception as e:  # noqa: BLE001 -- Tune's own record is still there
-            log.warning("could not read %s: %s", result.checkpoint.path, e)
-    return [by_epoch[k] for k in sorted(by_epoch)]
-
-
-def leaderboard(results, metric: str, mode: str, space: SearchSpace, epochs: int) -> pd.DataFrame:
-    """One row per trial: its best epoch by the sweep metric, the params, status and epochs run."""
-    rows = []
-    for r in results:
-        hist = [h for h in _history(r) if isinstance(h.get(metric), (int, float))]
-        trial_id = (r.metrics or {}).get("trial_id") or Path(r.path).name.removeprefix("trial_")
-        row: Dict[str, Any] = {"trial_id": trial_id}
-        if hist:
-            pick = max if mode == "max" else min
-            best = pick(hist, key=lambda h: (-math.inf if math.isnan(h[metric]) else h[metric])
-                        if mode == "max" else (math.inf if math.isnan(h[metric]) else h[metric]))
-            row.update({metric: best[metric], "best_epoch": int(best["epoch"]),
-                        "epochs_run": int(max(h["epoch"] for h in hist))})
-            for k in ("auc", "ap", "f1", "recall", "precision", "threshold", "val_loss"):
-                if k in best and k != metric:
-                    row[k] = best[k]
-        else:
-            row.update({metric: math.nan, "best_epoch": 0, "epochs_run": 0})
-        row["status"] = "ERROR" if r.error else ("FINISHED" if row["epochs_run"] >= epochs else "STOPPED_EARLY")
-        row["error"] = (str(r.error).strip().splitlines() or [""])[-1][:200] if r.error else ""
-        # the node of the trial's last report (Tune adds node_ip to every result): where it ran
-        row["node_ip"] = (r.metrics or {}).get("node_ip") or ""
-        row["gpu_share"] = (r.metrics or {}).get("gpu_share", 0.0)
-        row["on_cuda"] = bool((r.metrics or {}).get("on_cuda", 0.0))
-        for k, v in (r.config or {}).items():
-            row[f"param.{k}"] = v
-        rows.append(row)
-    df = pd.DataFrame(rows)
-    if len(df):
-        # ties on the metric (easy data saturates F1 at 1.0) go to higher AUC, then lower validation loss
-        keys = [metric] + [k for k in ("auc", "val_loss") if k in df and k != metric]
-        asc = [mode == "min"] + [k == "val_loss" for k in keys[1:]]
-        df = df.sort_values(keys, ascending=asc, na_position="last", kind="stable").reset_index(drop=True)
-        df.insert(0, "rank", range(1, len(df) + 1))
-    return df
-
-
 def _unfinished_trials(location: str) -> tuple[List[str], int]:
     """Trials that Tune's saved experiment state holds as not done (what --resume would continue).
     (Callbacks cannot tell: on Ctrl-C Tune stops running trials without on_trial_complete.)"""
@@ -228,9 +170,11 @@ def _unfinished_trials(location: str) -> tuple[List[str], int]:
 
 
 def _best_config(board: pd.DataFrame, metric: str, space: SearchSpace) -> Optional[Dict[str, Any]]:
-    if not len(board) or pd.isna(board.iloc[0][metric]):
+    """The full config of the leaderboard's rank 1 (the confirmed winner), with the YAML's own seed and split."""
+    from .leaderboard import winner_row
+    top = winner_row(board, metric)
+    if top is None:
         return None
-    top = board.iloc[0]
     params = {k[len("param."):]: v for k, v in top.items() if k.startswith("param.") and not _isnan(v)}
     params = {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
     cfg = space.config_for(params).to_dict()
@@ -350,12 +294,16 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
                  storage=location, status="RUNNING")
     tracker.log_parent_artifact(paths.spec)
 
-    # 5. the searcher, the scheduler, the Tuner
+    # 5. the search algorithm (Optuna, then the confirmation runs), the scheduler, the Tuner
     import optuna
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from .confirm import SearchThenConfirm, max_confirmation_runs
+    from .objective import OBJECTIVE
+    from .progress import ProgressCallback
+    from .roles import recipe_params
+    from .samplers import build_sampler
+    from .scheduling import SearchBudgetStopper, build_scheduler
     from .searcher import ResumableOptunaSearch
-    from .progress import ProgressCallback, trial_name
     from .trial import run_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -366,11 +314,12 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
     done = tracker.finished_trials() if resume else set()
     # with_parameters puts the decoded data in the object store once; every node's trials read it from there
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, data=data, space=space, metric=s.metric,
+        tune.with_parameters(run_trial, data=data, space=space, metric=s.metric, mode=s.mode,
                              min_precision=s.min_precision, skip_trials=done),
         {"cpu": s.resources_per_trial.cpu, "gpu": s.resources_per_trial.gpu})
-    progress = ProgressCallback(s.metric, s.mode, s.num_samples, cfg.train.epochs, done)
-    callbacks = [TrackingCallback(tracker, {}), progress]
+    n_confirm = max_confirmation_runs(s.confirm, s.start_from_defaults)
+    progress = ProgressCallback(s.metric, s.mode, s.num_samples, n_confirm, cfg.train.epochs, done)
+    callbacks = [TrackingCallback(tracker), progress]
     if resume and tune.Tuner.can_restore(location):
         echo(f"resuming sweep {s.name} from {location}")
         tuner = tune.Tuner.restore(location, trainable=trainable, resume_unfinished=True, resume_errored=True)
@@ -378,53 +327,76 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
         tuner._local_tuner.get_run_config().callbacks = callbacks
     else:
         storage = optuna.storages.RDBStorage(f"sqlite:///{paths.optuna_db.resolve()}")
-        searcher = ResumableOptunaSearch(space.define_by_run(), metric=s.metric, mode=s.mode, seed=s.seed,
-                                         study_name=s.name, storage=storage)
-        if s.scheduler.name == "asha":
-            scheduler = ASHAScheduler(time_attr="training_iteration", metric=s.metric, mode=s.mode,
-                                      max_t=cfg.train.epochs, grace_period=min(s.scheduler.grace_period, cfg.train.epochs),
-                                      reduction_factor=s.scheduler.reduction_factor)
-        else:
-            scheduler = FIFOScheduler()
+        optuna_search = ResumableOptunaSearch(
+            space.define_by_run(), metric=OBJECTIVE, mode=s.mode, sampler=build_sampler(s.sampler, s.seed),
+            study_name=s.name, storage=storage,
+            points_to_evaluate=[recipe_params(space)] if s.start_from_defaults else None)
+        searcher = SearchThenConfirm(optuna_search, num_samples=s.num_samples, budget_s=s.time_budget_s,
+                                     confirm=s.confirm, recipe=s.start_from_defaults, metric=OBJECTIVE,
+                                     mode=s.mode, phase_file=str(paths.phase.resolve()))
         storage_path, exp_name = _split_location(location)
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
-                search_alg=searcher, scheduler=scheduler, num_samples=s.num_samples,
-                max_concurrent_trials=s.max_concurrent_trials or None, time_budget_s=s.time_budget_s,
-                reuse_actors=s.reuse_actors,
-                trial_name_creator=lambda t: trial_name(t.trial_id),
+                search_alg=searcher, scheduler=build_scheduler(cfg), num_samples=s.num_samples + n_confirm,
+                max_concurrent_trials=s.max_concurrent_trials or None, reuse_actors=s.reuse_actors,
+                trial_name_creator=lambda t: t.trial_id,
                 trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
             run_config=tune.RunConfig(
                 name=exp_name, storage_path=storage_path, callbacks=callbacks, verbose=0,
+                stop=SearchBudgetStopper(s.time_budget_s),
                 failure_config=tune.FailureConfig(max_failures=s.max_failures),
                 # 2, not 1: the newest snapshot may still name the previous checkpoint after a kill -9
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
         )
-    fit_start = time.time()
     results = tuner.fit()
-    # Ctrl-C (SIGINT): Tune stops the loop, saves its state and returns; unfinished trials wait for --resume.
-    # The time budget also leaves trials unfinished, but that is the sweep's planned end.
-    budget_over = s.time_budget_s is not None and time.time() - fit_start >= s.time_budget_s - 1
-    unfinished, n_trials = _unfinished_trials(location)
-    interrupted = (bool(unfinished) or n_trials < s.num_samples) and not budget_over
+    # Ctrl-C (SIGINT): Tune stops the loop, saves its state and returns; unfinished trials and the rest of
+    # the search or confirmation wait for --resume
+    unfinished, _ = _unfinished_trials(location)
+    interrupted = bool(unfinished) or _read_phase(paths) != "done"
 
-    # 6. the leaderboard, best.yaml, and the parent run's artifacts
-    board = leaderboard(results, s.metric, s.mode, space, cfg.train.epochs)
+    # 6. the leaderboard, the verdict on the winner, best.yaml, and the parent run's artifacts
+    from .leaderboard import read_trials, leaderboard
+    from .verdict import judge, verdict_lines
+    records = read_trials(results)
+    board = leaderboard(records, s.metric, s.mode, cfg.train.epochs)
     _write_text(paths.leaderboard, board.to_csv(index=False))
-    best = _best_config(board, s.metric, space)
+    verdict = None if interrupted else judge(records, board, s.metric, data, space)
+    lines = verdict_lines(verdict, board, s.metric)
+    best = None if interrupted else _best_config(board, s.metric, space)
     if best is not None:
-        header = f"# best trial {board.iloc[0]['trial_id']} of sweep {s.name}: {s.metric} {board.iloc[0][s.metric]:.4f}\n"
+        top = board.iloc[0]
+        how = (f"confirmed {s.metric} {top['confirm_mean']:.4f} over {int(top['confirm_n'])} runs"
+               if top.get("confirm_n", 0) else f"{s.metric} {top[s.metric]:.4f}")
+        header = f"# best trial {top['trial_id']} of sweep {s.name}: {how}\n"
         _write_text(paths.best, header + yaml.safe_dump(best, sort_keys=False))
     tracker.close_dangling(keep={str(t) for t in board["trial_id"]} if len(board) else ())
     tracker.log_parent_artifact(paths.leaderboard)
     if best is not None:
         tracker.log_parent_artifact(paths.best)
-        tracker.log_parent_metrics({f"best_{s.metric}": float(board.iloc[0][s.metric])})
+        tracker.log_parent_metrics(_verdict_metrics(board, verdict, s.metric))
     tracker.end_parent("KILLED" if interrupted else "FINISHED")
     wall = time.time() - t0
     _write_state(paths, status="INTERRUPTED" if interrupted else "FINISHED", wall_s=wall)
-    return SweepOutcome(paths, board, best, wall, parent, interrupted)
+    return SweepOutcome(paths, board, best, wall, parent, interrupted, lines)
+
+
+def _read_phase(paths: SweepPaths) -> str:
+    return paths.phase.read_text().strip() if paths.phase.is_file() else ""
+
+
+def _verdict_metrics(board: pd.DataFrame, verdict, metric: str) -> Dict[str, float]:
+    """The parent run's summary: the winner's scores and its comparisons (P(winner better), difference)."""
+    top = board.iloc[0]
+    out = {f"best_{metric}": float(top[metric])}
+    for k in (f"{metric}_lo", f"{metric}_hi", "confirm_mean", "confirm_std", "confirm_n"):
+        if k in top and not pd.isna(top[k]):
+            out[f"best_{k}"] = float(top[k])
+    for name, (_, c) in (verdict.against.items() if verdict else ()):
+        key = name.split(" ")[0].replace("-", "_")
+        out.update({f"p_better_than_{key}": c.p_better, f"diff_vs_{key}": c.diff,
+                    f"diff_vs_{key}_lo": c.diff_lo, f"diff_vs_{key}_hi": c.diff_hi})
+    return out
 
 
 def _flat(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 from ray import tune
 
 from .errors import DfsweepError
+from .roles import ROLE, SEARCH, split_params
 
 __all__ = ["SweepTracker", "TrackingCallback", "FinalizeTracker", "default_tracking_uri", "warm_store", "TRIAL_TAG"]
 
@@ -122,14 +123,17 @@ class SweepTracker:
         return self.client.search_runs([self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_id}'",
                                        max_results=10000)
 
-    def child_for(self, trial_id: str, run_name: str, params: Mapping[str, Any]) -> str:
-        """The child run of `trial_id`: the existing one after a resume, else a new nested run."""
+    def child_for(self, trial_id: str, run_name: str, params: Mapping[str, Any],
+                  tags: Optional[Mapping[str, Any]] = None) -> str:
+        """The child run of `trial_id`: the existing one after a resume, else a new nested run (`tags`: what
+        the trial is for, e.g. dfsweep.role = confirm)."""
         for r in self.children():
             if r.data.tags.get(TRIAL_TAG) == trial_id:
                 self.client.update_run(r.info.run_id, status="RUNNING")
                 return r.info.run_id
         run = self.client.create_run(self.experiment_id, run_name=run_name,
-                                     tags={PARENT_TAG: self.parent_id, TRIAL_TAG: trial_id, SWEEP_TAG: self.experiment})
+                                     tags={PARENT_TAG: self.parent_id, TRIAL_TAG: trial_id, SWEEP_TAG: self.experiment,
+                                           **{k: str(v) for k, v in (tags or {}).items()}})
         self.client.log_batch(run.info.run_id, params=[self._param(k, v) for k, v in _params(params).items()])
         return run.info.run_id
 
@@ -192,9 +196,8 @@ class TrackingCallback(tune.Callback):
     """Mirrors Tune's trial lifecycle into MLflow child runs. Never raises: an exception in a Tune
     callback aborts the whole sweep, and losing a log line is better than losing the sweep."""
 
-    def __init__(self, tracker: SweepTracker, trial_names: Dict[str, str]):
+    def __init__(self, tracker: SweepTracker):
         self.tracker = tracker
-        self.trial_names = trial_names        # trial_id -> short display name (shared with progress)
         self.runs: Dict[str, str] = {}
 
     def _safe(self, what: str, fn, *a) -> None:
@@ -205,8 +208,9 @@ class TrackingCallback(tune.Callback):
 
     def _run_id(self, trial) -> str:
         if trial.trial_id not in self.runs:
-            name = self.trial_names.get(trial.trial_id, trial.trial_id)
-            self.runs[trial.trial_id] = self.tracker.child_for(trial.trial_id, name, trial.config)
+            params, meta = split_params(trial.config)
+            self.runs[trial.trial_id] = self.tracker.child_for(trial.trial_id, trial.trial_id, params,
+                                                               {ROLE: SEARCH, **meta})
         return self.runs[trial.trial_id]
 
     def on_trial_start(self, iteration, trials, trial, **info):

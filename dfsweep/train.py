@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .augment import Augmenter, build_train_augment, normalize
+from .bootstrap import intervals
 from .config import Config, TrainConfig
 from .data import DecodedSet, balanced_sampler, gather_rows, images_to_tensor, load_labelled, split_indices
 from .losses import build_loss
@@ -23,7 +24,7 @@ from .models import create_model
 from .runtime import configure_threads, cpu_has_bf16, pick_device, seed_everything
 from .schedules import build_schedule
 
-__all__ = ["fit", "FitResult", "TrainingDiverged", "predict_logits", "predict_scores", "images_to_tensor",
+__all__ = ["fit", "FitResult", "TrainingDiverged", "validation_split", "predict_logits", "predict_scores", "images_to_tensor",
            "gather_rows", "build_model", "build_optimizer", "compile_step", "batch_generator", "train_autocast"]
 
 EpochCallback = Callable[[Dict[str, Any], Callable[[], Dict[str, Any]]], None]
@@ -77,6 +78,13 @@ class _EpochBatches(Dataset):
         if self.augment is not None:
             xb, yb = self.augment(xb, yb, batch_generator(self.seed, self.epoch, b))
         return b, xb, yb
+
+
+def validation_split(cfg: Config, data: DecodedSet) -> Tuple[np.ndarray, np.ndarray]:
+    """(train_idx, val_idx): the seeded, stratified, group-aware split `fit` uses by default
+    (`data.split_seed`, else `train.seed`)."""
+    seed = cfg.data.split_seed if cfg.data.split_seed is not None else cfg.train.seed
+    return split_indices(data.labels, data.groups, cfg.data.val_fraction, seed)
 
 
 def _on_device(images: torch.Tensor, device: torch.device, share: float = 0.25) -> torch.Tensor:
@@ -186,12 +194,13 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
     if data is None:
         data = load_labelled(cfg.data)
     if train_idx is None:
-        train_idx, val_idx = split_indices(data.labels, data.groups, cfg.data.val_fraction, t.seed)
+        train_idx, val_idx = validation_split(cfg, data)
     train_idx = np.asarray(train_idx, dtype=np.int64)
     val_idx = np.asarray(val_idx if val_idx is not None else [], dtype=np.int64)
     images = _on_device(images_to_tensor(data.images), device)
     y_train = data.labels[train_idx]
     y_val = data.labels[val_idx]
+    g_val = None if data.groups is None else data.groups[val_idx]
     n_fake = int(y_train.sum())
     n_real = len(y_train) - n_fake
 
@@ -317,6 +326,7 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
                 val_loss = criterion(val_logits.to(device), torch.from_numpy(y_val).to(device)).item()
             metrics["val_loss"] = val_loss
             metrics.update(score(y_val, scores, min_precision=min_precision))
+            metrics.update(intervals(y_val, scores, g_val))      # 95%, resampled by group
         schedule.after_epoch(metrics.get("val_loss"))
         metrics["epoch_time_s"] = time.perf_counter() - t0
         history.append(metrics)

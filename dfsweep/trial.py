@@ -9,6 +9,8 @@ import torch
 from ray import tune
 
 from .data import DecodedSet
+from .objective import objective_of
+from .roles import trial_config
 from .runtime import pick_device
 from .space import SearchSpace
 from .train import fit
@@ -29,7 +31,7 @@ def _reportable(metrics: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def _replay_finished(seen_epoch: int) -> None:
+def _replay_finished(seen_epoch: int, metric: str, mode: str) -> None:
     """A trial that finished before a crash, restored from a slightly older snapshot: report the epochs
     the snapshot missed from its newest checkpoint instead of training them again.
 
@@ -53,11 +55,12 @@ def _replay_finished(seen_epoch: int) -> None:
             newest, newest_path = state, info.path
     if newest is None:
         return
-    missed = [m for m in newest["history"] if m["epoch"] > seen_epoch]
-    for i, metrics in enumerate(missed):
+    history = newest["history"]
+    missed = [i for i, m in enumerate(history) if m["epoch"] > seen_epoch]
+    for i in missed:
         # the last report carries the newest checkpoint, so the trial's result holds its whole history
-        ckpt = tune.Checkpoint(newest_path, filesystem=fs) if i == len(missed) - 1 else None
-        tune.report(_reportable(metrics), checkpoint=ckpt)
+        ckpt = tune.Checkpoint(newest_path, filesystem=fs) if i == missed[-1] else None
+        tune.report({**_reportable(history[i]), **objective_of(history[: i + 1], metric, mode)}, checkpoint=ckpt)
 
 
 def _placement(device: str) -> Dict[str, float]:
@@ -70,30 +73,33 @@ def _placement(device: str) -> Dict[str, float]:
             "on_cuda": float(pick_device(device).type == "cuda")}
 
 
-def run_trial(params: Dict[str, Any], data: DecodedSet, space: SearchSpace, metric: str,
+def run_trial(params: Dict[str, Any], data: DecodedSet, space: SearchSpace, metric: str, mode: str,
               min_precision: float | None, skip_trials: frozenset | set = frozenset()) -> None:
     """The trainable. `data` arrives from Ray's object store (decoded once by the driver, shared zero-copy).
 
-    1. sampled params -> a full, validated config
+    1. sampled params (and a confirmation run's seed and split) -> a full, validated config
     2. resume from the trial's last checkpoint if Tune restored it (after a crash or --resume)
-    3. train; every epoch report the metrics with a checkpoint holding the resumable state
+    3. train; every epoch report the metrics and the objective (the best epoch so far) with a checkpoint
+       holding the resumable state
     """
-    cfg = space.config_for(params)
+    cfg = trial_config(space, params)
     resume = None
     ckpt = tune.get_checkpoint()
     if ckpt is not None:
         with ckpt.as_directory() as d:
             resume = torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=True)
     if tune.get_context().get_trial_id() in skip_trials:
-        _replay_finished(resume["epoch"] if resume else 0)
+        _replay_finished(resume["epoch"] if resume else 0, metric, mode)
         return
 
     placement = _placement(cfg.train.device)
 
     def on_epoch(metrics: Dict[str, Any], state_fn) -> None:
+        state = state_fn()
         with tempfile.TemporaryDirectory(prefix="dfsweep-ckpt-") as d:
-            torch.save(state_fn(), Path(d) / STATE_FILE)
-            tune.report({**_reportable(metrics), **placement}, checkpoint=tune.Checkpoint.from_directory(d))
+            torch.save(state, Path(d) / STATE_FILE)
+            tune.report({**_reportable(metrics), **objective_of(state["history"], metric, mode), **placement},
+                        checkpoint=tune.Checkpoint.from_directory(d))
 
     fit(cfg, data, on_epoch=on_epoch, resume=resume, select=metric,
         min_precision=min_precision if metric == "recall_at_precision" else None)

@@ -49,7 +49,7 @@ def _space(tmp_path, data):
         # 2 trials at a time, 1 CPU each, on nodes of 1 CPU: the first two are placed on different nodes at once.
         # No actor reuse: a trial this short would otherwise be done before the second node's actor is up, and
         # Tune would hand the next trial to the first node's idle actor instead.
-        "sweep": {"num_samples": 4, "max_concurrent_trials": 2, "metric": "auc", "seed": 3,
+        "sweep": {"confirm": {"top_k": 0}, "num_samples": 4, "max_concurrent_trials": 2, "metric": "auc", "seed": 3,
                   "scheduler": {"name": "fifo"}, "resources_per_trial": {"cpu": 1}, "reuse_actors": False},
         "search": {"train.lr": {"float": [1e-4, 3e-3], "log": True},
                    "augment.preset": {"choice": ["seed", "none"]}},

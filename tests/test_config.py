@@ -18,6 +18,7 @@ def test_defaults_are_the_recipe():
     assert c.augment.preset == "seed" and c.augment.blur_p == 0.3 and c.augment.crop_scale_min == 0.8
     assert c.data.image_size == 256 and c.data.val_fraction == 0.12
     assert c.model.name == "deepfakenet"
+    assert (c.sweep.sampler, c.sweep.start_from_defaults, c.sweep.confirm.top_k, c.sweep.confirm.seeds) == ("tpe", True, 2, 2)
 
 
 def test_shipped_space_loads():
@@ -49,6 +50,11 @@ def test_configs_are_frozen():
     ({"data": {"on_bad_image": "ignore"}}, "valid choices: error, skip"),
     ({"finalize": {"min_recall": 1.5}}, "finalize.min_recall: must be in (0, 1]"),
     ({"finalize": {"min_recall": 0.8, "min_precision": 0.5}}, "cannot be combined with finalize.min_precision"),
+    ({"sweep": {"sampler": "cmaes"}}, "sweep.sampler: unknown sampler 'cmaes'; valid choices: random, tpe"),
+    ({"sweep": {"confirm": {"topk": 2}}}, "sweep.confirm.topk: unknown key; valid keys: top_k, seeds, folds"),
+    ({"sweep": {"confirm": {"seeds": 0}}}, "sweep.confirm.seeds: must be >= 1"),
+    ({"sweep": {"start_from_defaults": "yes"}}, "sweep.start_from_defaults: expected true/false"),
+    ({"data": {"split_seed": 1.5}}, "data.split_seed: expected an integer"),
 ])
 def test_bad_values_name_the_key_and_choices(raw, needle):
     with pytest.raises(DfsweepError) as e:

@@ -1,27 +1,33 @@
-"""The leaderboard from Tune results: history merged from checkpoints and Tune's records, ranking."""
+"""The leaderboard from Tune results: history merged from checkpoints and Tune's records, ranking,
+confirmation runs summarised on the configuration they confirm."""
 import math
 
+import numpy as np
+
 import pandas as pd
+import pytest
 import torch
 from ray import tune
 from ray.tune import Result
 
-from dfsweep.config import config_from_dict
-from dfsweep.space import parse_space
-from dfsweep.sweep import _history, leaderboard
+from dfsweep.leaderboard import _history, confirmed, leaderboard, read_trials, winner_row
+from dfsweep.roles import CONFIRM, FOLD, OF, RECIPE, ROLE, SEED_OFFSET
 from dfsweep.trial import STATE_FILE
 
 
-def _result(tmp_path, name, ckpt_epochs, df_epochs, auc=lambda e: e / 100, error=None):
-    row = lambda e: {"epoch": e, "training_iteration": e, "auc": auc(e), "f1": auc(e), "val_loss": 1 / e}
+def _result(tmp_path, name, ckpt_epochs, df_epochs, auc=lambda e: e / 100, error=None, config=None, scores=None):
+    row = lambda e: {"epoch": e, "training_iteration": e, "auc": auc(e), "f1": auc(e), "val_loss": 1 / e,
+                     "auc_lo": auc(e) - 0.1, "auc_hi": auc(e) + 0.1}
     ckpt = None
     if ckpt_epochs:
         d = tmp_path / name / "checkpoint_000001"
         d.mkdir(parents=True)
-        torch.save({"history": [row(e) for e in range(1, ckpt_epochs + 1)], "epoch": ckpt_epochs}, d / STATE_FILE)
+        best = {"scores": None if scores is None else torch.tensor(scores)}
+        torch.save({"history": [row(e) for e in range(1, ckpt_epochs + 1)], "epoch": ckpt_epochs, "best": best},
+                   d / STATE_FILE)
         ckpt = tune.Checkpoint.from_directory(str(d))
     df = pd.DataFrame([row(e) for e in range(1, df_epochs + 1)]) if df_epochs else None
-    return Result(metrics={"trial_id": name, "config": {"train.lr": 0.001}}, checkpoint=ckpt, error=error,
+    return Result(metrics={"trial_id": name, "config": config or {"train.lr": 0.001}}, checkpoint=ckpt, error=error,
                   path=str(tmp_path / f"trial_{name}"),
                   metrics_dataframe=df)
 
@@ -35,17 +41,48 @@ def test_history_merges_checkpoint_and_tune_records(tmp_path):
 
 
 def test_leaderboard_status_and_ranking(tmp_path):
-    space = parse_space(config_from_dict({"search": {"train.lr": {"float": [1e-4, 1e-2]}}}))
     results = [
         _result(tmp_path, "full", 12, 12),
         _result(tmp_path, "early", 2, 2),
         _result(tmp_path, "tie", 12, 12, auc=lambda e: min(e / 100, 0.12)),
         _result(tmp_path, "broken", 0, 0, error=RuntimeError("training loss became nan in epoch 1")),
     ]
-    board = leaderboard(results, "auc", "max", space, epochs=12)
+    board = leaderboard(read_trials(results), "auc", "max", epochs=12)
     assert list(board["trial_id"]) == ["full", "tie", "early", "broken"]
     assert list(board["status"]) == ["FINISHED", "FINISHED", "STOPPED_EARLY", "ERROR"]
     assert list(board["rank"]) == [1, 2, 3, 4]
     assert board.loc[3, "error"].startswith("training loss became nan") and math.isnan(board.loc[3, "auc"])
     # "full" and "tie" both reach 0.12: the tie goes to the lower validation loss (full: epoch 12)
     assert board.loc[0, "best_epoch"] == 12 and board.loc[1, "best_epoch"] == 12
+    assert board.loc[0, "auc_lo"] == pytest.approx(0.02) and board.loc[0, "role"] == "search"
+
+
+def test_confirmed_configurations_rank_first_by_their_mean_and_carry_mean_std_n(tmp_path):
+    cfg = lambda lr, **meta: {"train.lr": lr, **meta}
+    conf = lambda of, k: cfg(0.1, **{ROLE: CONFIRM, OF: of, SEED_OFFSET: k, FOLD: 0})
+    results = [
+        _result(tmp_path, "lucky", 4, 4, auc=lambda e: 0.9, config=cfg(0.1), scores=[0.1, 0.9]),
+        _result(tmp_path, "steady", 4, 4, auc=lambda e: 0.8, config=cfg(0.2)),
+        _result(tmp_path, "recipe", 4, 4, auc=lambda e: 0.7, config=cfg(0.3, **{ROLE: RECIPE})),
+        _result(tmp_path, "other", 4, 4, auc=lambda e: 0.75, config=cfg(0.4)),
+        _result(tmp_path, "c1", 4, 4, auc=lambda e: 0.6, config=conf("lucky", 1)),
+        _result(tmp_path, "c2", 4, 4, auc=lambda e: 0.64, config=conf("lucky", 2)),
+        _result(tmp_path, "c3", 4, 4, auc=lambda e: 0.8, config=conf("steady", 1)),
+        _result(tmp_path, "c4", 4, 4, auc=lambda e: 0.82, config=conf("steady", 2)),
+        _result(tmp_path, "c5", 4, 4, auc=lambda e: 0.7, config=conf("recipe", 1)),
+        _result(tmp_path, "c6", 0, 0, config=conf("recipe", 2), error=RuntimeError("boom")),
+    ]
+    records = read_trials(results)
+    assert records[0].best_scores == pytest.approx([0.1, 0.9]) and records[1].best_scores is None
+    board = leaderboard(records, "auc", "max", epochs=4)
+    # the search's best ("lucky", 0.9) did not hold up: "steady" is the confirmed winner
+    assert list(board["trial_id"][:4]) == ["steady", "recipe", "lucky", "other"]
+    assert list(board["rank"][:4]) == [1, 2, 3, 4] and board["rank"][4:].isna().all()
+    top = winner_row(board, "auc")
+    assert top["trial_id"] == "steady" and top["confirm_mean"] == pytest.approx(0.81)
+    assert top["confirm_std"] == pytest.approx(np.std([0.8, 0.82], ddof=1)) and top["confirm_n"] == 2
+    assert board.set_index("trial_id").loc["recipe", "confirm_n"] == 1            # the errored run left out
+    assert list(confirmed(board)["trial_id"]) == ["steady", "recipe", "lucky"]
+    runs = board[board["role"] == CONFIRM]
+    assert list(runs["confirms"]) == ["lucky", "lucky", "recipe", "recipe", "steady", "steady"]
+    assert "param.dfsweep.role" not in board and set(runs["seed_offset"]) == {1, 2}

@@ -1,5 +1,6 @@
 """End-to-end sweeps with real Ray, Optuna and MLflow (SQLite) on tiny real image folders."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ def _space(tmp_path, data, **sweep):
         "model": {"name": "deepfakenet", "width": 0.25},
         "train": {"epochs": 2, "batch_size": 8, "lr": 1e-3},
         "sweep": {"num_samples": 4, "max_concurrent_trials": 2, "metric": "auc", "seed": 3,
-                  "scheduler": {"name": "fifo"}, **sweep},
+                  "scheduler": {"name": "fifo"}, "confirm": {"top_k": 0}, **sweep},
         "search": {
             "train.lr": {"float": [1e-4, 3e-3], "log": True},
             "augment.preset": {"choice": ["seed", "none"]},
@@ -78,6 +79,91 @@ def test_sweep_end_to_end(tmp_path, tiny):
         assert "train.lr" in c.data.params
 
 
+def test_search_then_confirmation_then_best_yaml_from_the_confirmed_winner(tmp_path, tiny):
+    """The recipe row first, ASHA on the objective, the top 2 and the recipe re-trained with new seeds as
+    trials of the same experiment and MLflow parent, and best.yaml from the best confirmed mean."""
+    space = _space(tmp_path, tiny, num_samples=5, scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2},
+                   confirm={"top_k": 2, "seeds": 2})
+    cfg = yaml.safe_load(space.read_text())
+    cfg["train"]["epochs"] = 3
+    space.write_text(yaml.safe_dump(cfg))
+    r = _dfsweep(["run", str(space), "--name", "conf"], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "WARNING" not in r.stdout + r.stderr
+    out = r.stdout
+    assert "started: the recipe (the YAML's own values): " in out and "search over: confirming" in out
+    sweep = tmp_path / "sweeps" / "conf"
+    board = pd.read_csv(sweep / "leaderboard.csv")
+    search, runs = board[board["role"] != "confirm"], board[board["role"] == "confirm"]
+    assert len(search) == 5 and search["rank"].tolist() == [1, 2, 3, 4, 5]
+    recipe = search[search["role"] == "recipe"].iloc[0]
+    assert recipe["param.train.lr"] == 1e-3 and recipe["param.augment.preset"] == "seed"
+    assert recipe["param.augment.blur_p"] == 0.3
+    # 1. who was confirmed: the search's top 2 by objective (best epoch), and the recipe
+    chosen = set(search.sort_values("auc", ascending=False)["trial_id"][:2]) | {recipe["trial_id"]}
+    assert set(runs["confirms"]) == chosen and len(runs) == 2 * len(chosen)
+    assert (runs["status"] == "FINISHED").all() and (runs["epochs_run"] == 3).all()
+    assert sorted(runs.groupby("confirms")["seed_offset"].apply(sorted).tolist()) == [[1, 2]] * len(chosen)
+    # 2. the winner is the best confirmed mean; best.yaml is its config with the YAML's own seed
+    confirmed = search[search["confirm_n"] > 0]
+    assert set(confirmed["trial_id"]) == chosen and (confirmed["confirm_n"] == 2).all()
+    assert confirmed["confirm_mean"].tolist() == sorted(confirmed["confirm_mean"], reverse=True)
+    assert search.iloc[0]["trial_id"] == confirmed.iloc[0]["trial_id"]
+    for tid, grp in runs.groupby("confirms"):
+        assert confirmed.set_index("trial_id").loc[tid, "confirm_mean"] == pytest.approx(grp["auc"].mean())
+    best = yaml.safe_load((sweep / "best.yaml").read_text())
+    assert best["train"]["lr"] == pytest.approx(search.iloc[0]["param.train.lr"]) and best["train"]["seed"] == 42
+    assert "confirmed auc" in (sweep / "best.yaml").read_text().splitlines()[0]
+    # 3. intervals on every score, and the verdict in words
+    assert (search["auc_lo"] <= search["auc"]).all() and (search["auc"] <= search["auc_hi"]).all()
+    assert f"winner: {search.iloc[0]['trial_id']}" in out
+    assert "P(winner better)" in out and ("separated" in out or "tied within noise" in out)
+    # 4. Optuna was told each search trial's best epoch (what the leaderboard ranks), not its last
+    import optuna
+    study = optuna.load_study(study_name="conf", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    assert sorted(t.value for t in study.trials) == pytest.approx(sorted(search["auc"]))
+    # 5. MLflow: every trial and run nested under one parent, confirmation runs tagged as such
+    client, mruns = _mlflow_runs(tmp_path)
+    parents = [x for x in mruns if "mlflow.parentRunId" not in x.data.tags]
+    children = [x for x in mruns if x.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert len(parents) == 1 and len(children) == len(board)
+    tagged = [c for c in children if c.data.tags.get("dfsweep.role") == "confirm"]
+    assert len(tagged) == len(runs) and {c.data.tags["dfsweep.confirms"] for c in tagged} == chosen
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert "auc_lo" in children[0].data.metrics and "objective" in children[0].data.metrics
+    assert "best_confirm_mean" in parents[0].data.metrics
+
+
+def test_kill_9_during_confirmation_then_resume_completes_it(tmp_path, tiny):
+    space = _space(tmp_path, tiny, num_samples=3, max_concurrent_trials=1, confirm={"top_k": 1, "seeds": 3})
+    cfg = yaml.safe_load(space.read_text())
+    cfg["train"]["epochs"] = 8
+    space.write_text(yaml.safe_dump(cfg))
+
+    def confirming(lines):   # a confirmation run is under way (its second epoch reported)
+        ids = [_trial(l) for l in lines if " started: confirms " in l]
+        return bool(ids) and any(_trial(l) == ids[0] and " epoch 2/" in l for l in lines)
+
+    log1 = _kill_9_when(confirming, space, "kc", tmp_path)
+    assert (tmp_path / "sweeps" / "kc" / "phase").read_text() in ("confirm", "done")
+    finished_before = [_trial(l) for l in log1.read_text().splitlines() if " finished [" in l]
+
+    r = _dfsweep(["run", str(space), "--resume"], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    retrained = [_trial(l) for l in r.stdout.splitlines() if " started: " in l or " epoch " in l]
+    assert not set(retrained) & set(finished_before), (retrained, finished_before)
+    board = pd.read_csv(tmp_path / "sweeps" / "kc" / "leaderboard.csv")
+    runs = board[board["role"] == "confirm"]
+    n_chosen = runs["confirms"].nunique()
+    assert n_chosen in (1, 2) and len(runs) == 3 * n_chosen            # top 1 and the recipe, 3 seeds each
+    assert (runs["status"] == "FINISHED").all() and (runs["epochs_run"] == 8).all()
+    assert (tmp_path / "sweeps" / "kc" / "best.yaml").is_file() and "winner: " in r.stdout
+    _, mruns = _mlflow_runs(tmp_path)
+    children = [x for x in mruns if "mlflow.parentRunId" in x.data.tags]
+    assert sorted(x.data.tags["dfsweep.trial_id"] for x in children) == sorted(board["trial_id"].astype(str))
+    assert {x.info.status for x in children} == {"FINISHED"}
+
+
 def test_same_seed_same_sampled_configs(tmp_path, tiny):
     space = _space(tmp_path, tiny, num_samples=3, max_concurrent_trials=1)
     params = []
@@ -113,8 +199,25 @@ def test_failing_trial_does_not_stop_the_sweep(tmp_path, tiny):
 
 
 def _trial(line: str) -> str:
-    """The trial name in a progress line `[   12s] <trial> ...`."""
-    return line.split("] ", 1)[1].split()[0]
+    """The trial name in a progress line `[   12s] <trial> ...` ("" for any other line)."""
+    m = re.match(r"\[\s*\d+s\] (\S+) ", line)
+    return m.group(1) if m else ""
+
+
+def _kill_9_when(ready, space, name, cwd):
+    """Start `dfsweep run` in its own process group; kill -9 the group (the driver and the Ray it started, like
+    a crash) as soon as `ready(output lines)`; return the output's path."""
+    log = cwd / f"{name}.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([EXE, "run", str(space), "--name", name], cwd=cwd, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not ready(log.read_text().splitlines()):
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sweep ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return log
 
 
 def test_kill_9_then_resume_loses_and_repeats_nothing(tmp_path, tiny):
@@ -122,21 +225,8 @@ def test_kill_9_then_resume_loses_and_repeats_nothing(tmp_path, tiny):
     cfg = yaml.safe_load(space.read_text())
     cfg["train"]["epochs"] = 12
     space.write_text(yaml.safe_dump(cfg))
-    log1 = tmp_path / "run1.log"
-    with open(log1, "w") as out:
-        # own process group: the kill takes the driver and the Ray processes it started, like a crash
-        proc = subprocess.Popen([EXE, "run", str(space), "--name", "k9"], cwd=tmp_path, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 300
-    finished_before = []
-    while time.time() < deadline and proc.poll() is None:
-        finished_before = [_trial(l) for l in log1.read_text().splitlines() if " finished [" in l]
-        if len(finished_before) >= 2:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "the sweep ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    log1 = _kill_9_when(lambda lines: sum(" finished [" in l for l in lines) >= 2, space, "k9", tmp_path)
+    finished_before = [_trial(l) for l in log1.read_text().splitlines() if " finished [" in l]
     assert len(finished_before) >= 2
 
     r = _dfsweep(["run", str(space), "--resume"], tmp_path)

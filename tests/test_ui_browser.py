@@ -47,7 +47,7 @@ def _tiny_sweep(tmp_path: Path, name: str) -> Path:
         "data": {"train": str(data), "image_size": 64, "cache_dir": str(tmp_path / "cache")},
         "model": {"name": "deepfakenet", "width": 0.25},
         "train": {"epochs": 2, "batch_size": 8, "lr": 1e-3},
-        "sweep": {"num_samples": 2, "max_concurrent_trials": 2, "metric": "auc", "seed": 3,
+        "sweep": {"confirm": {"top_k": 0}, "num_samples": 2, "max_concurrent_trials": 2, "metric": "auc", "seed": 3,
                   "scheduler": {"name": "fifo"}},
         "search": {"train.lr": {"float": [1e-4, 3e-3], "log": True}},
     }

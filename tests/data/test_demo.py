@@ -147,4 +147,5 @@ def test_briefly_trained_deepfakenet_detects_the_fakes(demo_set):
     scores = predict_scores(result.model, images_to_tensor(data.images[test_idx]), cfg, torch.device("cpu"))
     auc = roc_auc_score(data.labels[test_idx], scores)
     print(f"DeepFakeNet held-out AUC {auc:.3f} after {train_s:.0f} s of training (epoch {result.best_epoch})")
-    assert auc > 0.95
+    # learnable, but not to 1.0: one fake in ten is blended at under 10% opacity (the demo's ceiling)
+    assert 0.93 < auc < 0.995
