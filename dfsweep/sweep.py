@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import threading
 import time
@@ -157,7 +156,7 @@ def _split_location(location: str) -> tuple[str, str]:
     return urllib.parse.urlunsplit(u._replace(path=parent)), name
 
 
-def _unfinished_trials(location: str) -> tuple[List[str], int]:
+def _unfinished_trials(location: str) -> List[str]:
     """Trials that Tune's saved experiment state holds as not done (what --resume would continue).
     (Callbacks cannot tell: on Ctrl-C Tune stops running trials without on_trial_complete.)"""
     from ray.tune import ExperimentAnalysis
@@ -165,25 +164,21 @@ def _unfinished_trials(location: str) -> tuple[List[str], int]:
         analysis = ExperimentAnalysis(location)
     except Exception as e:  # noqa: BLE001 -- no saved state: nothing to resume
         log.warning("could not read the experiment state in %s: %s", location, e)
-        return [], 0
-    return [t.trial_id for t in analysis.trials if t.status not in ("TERMINATED", "ERROR")], len(analysis.trials)
+        return []
+    return [t.trial_id for t in analysis.trials if t.status not in ("TERMINATED", "ERROR")]
 
 
-def _best_config(board: pd.DataFrame, metric: str, space: SearchSpace) -> Optional[Dict[str, Any]]:
+def _best_config(records, board: pd.DataFrame, metric: str, space: SearchSpace) -> Optional[Dict[str, Any]]:
     """The full config of the leaderboard's rank 1 (the confirmed winner), with the YAML's own seed and split."""
     from .leaderboard import winner_row
+    from .roles import split_params
     top = winner_row(board, metric)
     if top is None:
         return None
-    params = {k[len("param."):]: v for k, v in top.items() if k.startswith("param.") and not _isnan(v)}
-    params = {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
+    params, _ = split_params(next(r.config for r in records if r.trial_id == top["trial_id"]))
     cfg = space.config_for(params).to_dict()
     cfg.pop("search", None)
     return cfg
-
-
-def _isnan(v: Any) -> bool:
-    return isinstance(v, float) and math.isnan(v)
 
 
 def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: bool = False,
@@ -352,7 +347,7 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
     results = tuner.fit()
     # Ctrl-C (SIGINT): Tune stops the loop, saves its state and returns; unfinished trials and the rest of
     # the search or confirmation wait for --resume
-    unfinished, _ = _unfinished_trials(location)
+    unfinished = _unfinished_trials(location)
     interrupted = bool(unfinished) or _read_phase(paths) != "done"
 
     # 6. the leaderboard, the verdict on the winner, best.yaml, and the parent run's artifacts
@@ -363,7 +358,7 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
     _write_text(paths.leaderboard, board.to_csv(index=False))
     verdict = None if interrupted else judge(records, board, s.metric, data, space)
     lines = verdict_lines(verdict, board, s.metric)
-    best = None if interrupted else _best_config(board, s.metric, space)
+    best = None if interrupted else _best_config(records, board, s.metric, space)
     if best is not None:
         top = board.iloc[0]
         how = (f"confirmed {s.metric} {top['confirm_mean']:.4f} over {int(top['confirm_n'])} runs"
