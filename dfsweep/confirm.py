@@ -59,7 +59,10 @@ class SearchThenConfirm(Searcher):
         if self.queue is None:
             if len(self.search) < self.num_samples and not self.clock.over():
                 self._enter("search")
-                return self._suggest_search(trial_id)
+                config = self._suggest_search(trial_id)
+                if len(self.search) >= self.num_samples and self.confirm.top_k == 0:
+                    self._enter("done")   # nothing to confirm, and Tune's trial count ends the sweep here
+                return config
             if self.live:
                 return None                               # wait: the ranking needs every search trial's end
             self.queue = self._confirmation_queue()

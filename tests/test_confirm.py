@@ -75,6 +75,8 @@ def test_recipe_first_then_the_top_k_and_the_recipe_confirmed_with_new_seeds(tmp
 def test_confirmation_results_never_reach_optuna_and_top_k_0_confirms_nothing(tmp_path):
     _, s = _searcher(tmp_path, num_samples=1, confirm=ConfirmConfig(top_k=0))
     s.suggest("a")
+    # Tune stops asking once num_samples trials exist: the phase must already say the search is done
+    assert (tmp_path / "phase").read_text() == "done"
     _finish(s, "a", [0.5])
     assert s.suggest("b") == Searcher.FINISHED
     assert max_confirmation_runs(ConfirmConfig(top_k=0), recipe=True) == 0
