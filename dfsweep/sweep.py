@@ -13,6 +13,7 @@ sweeps/latest -> <name>
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -193,58 +194,65 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
     t0 = time.time()
     from .data import load_labelled
 
-    # 1. data first: every bad file is reported before a folder or a Ray process exists
-    data = load_labelled(cfg.data)
-    counts = data.class_counts()
-    echo(f"data: {len(data)} images ({counts[0]} real, {counts[1]} fake) at {cfg.data.image_size} px")
-    if cfg.sweep.data_fraction < 1:
-        # multi-fidelity: a stratified, group-aware share, the same for every trial (and on --resume)
-        from .data import stratified_fraction
-        data = data.subset(stratified_fraction(data.labels, data.groups, cfg.sweep.data_fraction, cfg.sweep.seed))
-        counts = data.class_counts()
-        echo(f"sweep.data_fraction {cfg.sweep.data_fraction:g}: trials use {len(data)} images "
-             f"({counts[0]} real, {counts[1]} fake)")
-
-    # 2. where it runs and where Tune's experiment lives: as given, else as the sweep recorded (--resume
+    # 1. where it runs and where Tune's experiment lives: as given, else as the sweep recorded (--resume
     #    continues on the same cluster and storage; `--address local` brings a cluster sweep home)
     state = _read_state(paths)
     address = address or os.environ.get("RAY_ADDRESS") or state.get("address")
     location = experiment_location(paths, storage) if storage else (state.get("storage") or experiment_location(paths))
     if resume and state.get("storage") and location != state["storage"]:
         log.warning("--resume: --storage points at %s; the sweep recorded %s", location, state["storage"])
+    joining = _joins_cluster(address)
 
-    # 3. Ray, before anything is written: a cluster that cannot be reached leaves no sweep behind
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")   # snapshot often: a kill -9 loses little
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # we snapshot on purpose every second; Ray's warning about it would repeat all sweep long
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     import ray
-    from .tracking import default_tracking_uri, warm_store
-    uri = tracking_uri or state.get("tracking_uri") or default_tracking_uri(paths.root)
-    # a local Ray's start mostly waits on its processes: MLflow's import and store (a new SQLite file is
-    # created and migrated) are opened meanwhile in a thread (5.4 -> 3.2 s for both here). Of the ~1200
-    # modules that imports, `click` is the only one ray.init also imports (checked with Ray 2.60 and MLflow
-    # 3.17): the two threads can wait for each other's import of it, but no import cycle joins them, so no
-    # import-lock deadlock. Not before joining a cluster, which may be unreachable and must leave nothing
-    # behind
-    warming = None
-    if not _joins_cluster(address):
-        # Ray 2.60 turns token authentication on for every new local Ray (RAY_AUTH_MODE unset) and logs a
-        # WARNING saying so on each start, amid the progress display. Setting RAY_AUTH_MODE=token here instead
-        # was tried: the driver's GCS client then failed with InvalidAuthToken (Ray's own default also
-        # refreshes its cached config), so only the message is silenced
-        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-        warming = threading.Thread(target=warm_store, args=(uri,), name="dfsweep-mlflow-warm", daemon=True)
-        warming.start()
-    try:
+    # 2. a cluster first: one that is not there is reported within seconds, before any decoding or writing
+    if joining:
+        from .ray_address import check_reachable
+        check_reachable(address)
         _connect_ray(address, echo)
-    finally:
-        if warming is not None:
-            warming.join()      # MLflow caches the store it opens: never open it twice at once
     try:
+        # 3. data: every bad file is reported before a folder or a local Ray process exists
+        data = load_labelled(cfg.data)
+        counts = data.class_counts()
+        echo(f"data: {len(data)} images ({counts[0]} real, {counts[1]} fake) at {cfg.data.image_size} px")
+        if cfg.sweep.data_fraction < 1:
+            # multi-fidelity: a stratified, group-aware share, the same for every trial (and on --resume)
+            from .data import stratified_fraction
+            data = data.subset(stratified_fraction(data.labels, data.groups, cfg.sweep.data_fraction, cfg.sweep.seed))
+            counts = data.class_counts()
+            echo(f"sweep.data_fraction {cfg.sweep.data_fraction:g}: trials use {len(data)} images "
+                 f"({counts[0]} real, {counts[1]} fake)")
+
+        from .tracking import default_tracking_uri
+        uri = tracking_uri or state.get("tracking_uri") or default_tracking_uri(paths.root)
+        if not joining:
+            _start_local_ray(uri, echo)
         return _run_connected(cfg, space, paths, data, state, address, location, resume, uri, echo, t0)
     finally:
         ray.shutdown()
+
+
+def _start_local_ray(uri: str, echo: Callable[[str], None]) -> None:
+    """A new local Ray, with the MLflow store opened meanwhile."""
+    from .tracking import warm_store
+    # a local Ray's start mostly waits on its processes: MLflow's import and store (a new SQLite file is
+    # created and migrated) are opened meanwhile in a thread. Of the ~1200 modules that imports, `click` is
+    # the only one ray.init also imports (checked with Ray 2.60 and MLflow 3.17): the two threads can wait for
+    # each other's import of it, but no import cycle joins them, so no import-lock deadlock.
+    # Ray 2.60 turns token authentication on for every new local Ray (RAY_AUTH_MODE unset) and logs a
+    # WARNING saying so on each start, amid the progress display. Setting RAY_AUTH_MODE=token here instead
+    # was tried: the driver's GCS client then failed with InvalidAuthToken (Ray's own default also
+    # refreshes its cached config), so only the message is silenced
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    warming = threading.Thread(target=warm_store, args=(uri,), name="dfsweep-mlflow-warm", daemon=True)
+    warming.start()
+    try:
+        _connect_ray(None, echo)
+    finally:
+        warming.join()      # MLflow caches the store it opens: never open it twice at once
 
 
 def _joins_cluster(address: Optional[str]) -> bool:
@@ -256,9 +264,11 @@ def _connect_ray(address: Optional[str], echo: Callable[[str], None]) -> None:
     """ray.init: a local Ray without an address, else the cluster at `address` (one line when it fails)."""
     import ray
     joining = _joins_cluster(address)
+    from .ray_address import JoinDeadline
     try:
-        ray.init(address=address or None, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-                 logging_level=logging.WARNING, configure_logging=True)
+        with JoinDeadline(address) if joining else contextlib.nullcontext():
+            ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
+                     ignore_reinit_error=True, logging_level=logging.WARNING, configure_logging=True)
     except Exception as e:  # noqa: BLE001 -- Ray raises several types; all mean "no cluster to run on"
         if not joining:
             raise
