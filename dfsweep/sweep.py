@@ -210,8 +210,6 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
     import ray
     # 2. a cluster first: one that is not there is reported within seconds, before any decoding or writing
     if joining:
-        from .ray_address import check_reachable
-        check_reachable(address)
         _connect_ray(address, echo)
     try:
         # 3. data: every bad file is reported before a folder or a local Ray process exists
@@ -229,14 +227,14 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
         from .tracking import default_tracking_uri
         uri = tracking_uri or state.get("tracking_uri") or default_tracking_uri(paths.root)
         if not joining:
-            _start_local_ray(uri, echo)
+            _start_local_ray(address, uri, echo)
         return _run_connected(cfg, space, paths, data, state, address, location, resume, uri, echo, t0)
     finally:
         ray.shutdown()
 
 
-def _start_local_ray(uri: str, echo: Callable[[str], None]) -> None:
-    """A new local Ray, with the MLflow store opened meanwhile."""
+def _start_local_ray(address: Optional[str], uri: str, echo: Callable[[str], None]) -> None:
+    """A new local Ray (`address` None or "local"), with the MLflow store opened meanwhile."""
     from .tracking import warm_store
     # a local Ray's start mostly waits on its processes: MLflow's import and store (a new SQLite file is
     # created and migrated) are opened meanwhile in a thread. Of the ~1200 modules that imports, `click` is
@@ -250,7 +248,7 @@ def _start_local_ray(uri: str, echo: Callable[[str], None]) -> None:
     warming = threading.Thread(target=warm_store, args=(uri,), name="dfsweep-mlflow-warm", daemon=True)
     warming.start()
     try:
-        _connect_ray(None, echo)
+        _connect_ray(address, echo)
     finally:
         warming.join()      # MLflow caches the store it opens: never open it twice at once
 
@@ -264,7 +262,9 @@ def _connect_ray(address: Optional[str], echo: Callable[[str], None]) -> None:
     """ray.init: a local Ray without an address, else the cluster at `address` (one line when it fails)."""
     import ray
     joining = _joins_cluster(address)
-    from .ray_address import JoinDeadline
+    from .ray_address import JoinDeadline, check_reachable
+    if joining:
+        check_reachable(address)    # a dead address in seconds, not Ray's endless retries
     try:
         with JoinDeadline(address) if joining else contextlib.nullcontext():
             ray.init(address=address or None, include_dashboard=False, log_to_driver=False,

@@ -13,14 +13,9 @@ import yaml
 from dfsweep.errors import DfsweepError
 from dfsweep.ray_address import check_reachable
 from tinydata import write_tiny_set
+from uitools import free_port
 
 EXE = str(Path(sys.executable).parent / "dfsweep")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.parametrize("address, needle", [
@@ -31,7 +26,7 @@ def _free_port() -> int:
 ])
 def test_an_address_with_nothing_behind_it_is_one_line(address, needle):
     with pytest.raises(DfsweepError, match=needle):
-        check_reachable(address.format(free=_free_port()))
+        check_reachable(address.format(free=free_port()))
 
 
 def test_a_listening_port_passes_the_probe():
@@ -77,7 +72,7 @@ def test_run_on_an_address_without_a_ray_head_ends_in_seconds(tmp_path, listenin
     space = _space(tmp_path)
     with socket.create_server(("127.0.0.1", 0)) as srv:
         port = srv.getsockname()[1]
-        address = f"127.0.0.1:{port}" if listening else f"127.0.0.9:{_free_port()}"
+        address = f"127.0.0.1:{port}" if listening else f"127.0.0.9:{free_port()}"
         r, wall = _cli(tmp_path, ["run", str(space), "--name", "fresh", "--address", address])
     _assert_one_line_nothing_written(tmp_path, r, wall, address, needle, limit_s)
 
@@ -88,7 +83,7 @@ def test_resume_on_the_recorded_address_that_is_gone_ends_in_seconds(tmp_path):
     sweep = tmp_path / "sweeps" / "fresh-k"
     sweep.mkdir(parents=True)
     (sweep / "sweep.yaml").write_text(space.read_text())
-    address = f"127.0.0.9:{_free_port()}"
+    address = f"127.0.0.9:{free_port()}"
     (sweep / "state.json").write_text(json.dumps({"address": address, "status": "RUNNING"}))
     before = sorted(p.name for p in sweep.iterdir())
     r, wall = _cli(tmp_path, ["run", str(space), "--resume", "--name", "fresh-k"])
