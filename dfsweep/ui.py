@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
 
+from .children import run_forwarding_signals
 from .tracking import default_tracking_uri
 
 __all__ = ["serve_ui", "ui_command"]
@@ -38,14 +38,5 @@ def serve_ui(port: int = 5000, host: str = "127.0.0.1", tracking_uri: Optional[s
               file=sys.stderr)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     shown = f"[{host}]" if ":" in host else host
-    print(f"MLflow UI for {uri} at http://{shown}:{port}  (Ctrl-C stops it)", flush=True)
-    proc = subprocess.Popen(ui_command(port, host, uri), env=env)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        return 0
+    print(f"MLflow UI for {uri} at http://{shown}:{port}  (Ctrl-C or SIGTERM stops it)", flush=True)
+    return run_forwarding_signals(ui_command(port, host, uri), env=env)
