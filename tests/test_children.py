@@ -9,13 +9,27 @@ import pytest
 from uitools import free_port, start_ui, wait_until_serving
 
 
-def _port_free(port: int) -> bool:
+def _listening(port: int) -> bool:
+    """Something accepts connections on the port (a closed server's TIME_WAIT sockets do not count)."""
     with socket.socket() as s:
+        s.settimeout(2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _processes_naming(port: int) -> list:
+    """Live processes whose command line carries the port: the MLflow server and the workers it started."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            s.bind(("127.0.0.1", port))
-            return True
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
         except OSError:
-            return False
+            continue
+        if state != "Z" and any(str(port).encode() in a for a in argv):
+            found.append(b" ".join(argv).decode(errors="replace"))
+    return found
 
 
 @pytest.mark.slow
@@ -27,10 +41,11 @@ def test_ui_told_to_end_takes_its_server_along_and_frees_the_port(tmp_path, sig)
         wait_until_serving(f"http://127.0.0.1:{port}", ui, tmp_path / "ui.log")
         os.kill(ui.pid, sig)                  # dfsweep alone, as `kill` or systemd would, not its group
         assert ui.wait(timeout=30) == 0
-        deadline = time.time() + 5
-        while not _port_free(port) and time.time() < deadline:
+        deadline = time.time() + 10
+        while (_listening(port) or _processes_naming(port)) and time.time() < deadline:
             time.sleep(0.2)
-        assert _port_free(port), f"port {port} still held after dfsweep ui ended"
+        assert not _listening(port), f"port {port} still served after dfsweep ui ended"
+        assert not _processes_naming(port), f"left behind: {_processes_naming(port)}"
     finally:
         try:
             os.killpg(ui.pid, signal.SIGKILL)
