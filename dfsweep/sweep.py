@@ -228,7 +228,9 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
         uri = tracking_uri or state.get("tracking_uri") or default_tracking_uri(paths.root)
         if not joining:
             _start_local_ray(address, uri, echo)
-        return _run_connected(cfg, space, paths, data, state, address, location, resume, uri, echo, t0)
+        from .signals import ending_like_ctrl_c
+        with ending_like_ctrl_c():
+            return _run_connected(cfg, space, paths, data, state, address, location, resume, uri, echo, t0)
     finally:
         ray.shutdown()
 

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from proctools import processes_naming
 from uitools import free_port, start_ui, wait_until_serving
 
 
@@ -14,22 +15,6 @@ def _listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(2)
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _processes_naming(port: int) -> list:
-    """Live processes whose command line carries the port: the MLflow server and the workers it started."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-            with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and any(str(port).encode() in a for a in argv):
-            found.append(b" ".join(argv).decode(errors="replace"))
-    return found
 
 
 @pytest.mark.slow
@@ -42,10 +27,10 @@ def test_ui_told_to_end_takes_its_server_along_and_frees_the_port(tmp_path, sig)
         os.kill(ui.pid, sig)                  # dfsweep alone, as `kill` or systemd would, not its group
         assert ui.wait(timeout=30) == 0
         deadline = time.time() + 10
-        while (_listening(port) or _processes_naming(port)) and time.time() < deadline:
+        while (_listening(port) or processes_naming(str(port))) and time.time() < deadline:
             time.sleep(0.2)
         assert not _listening(port), f"port {port} still served after dfsweep ui ended"
-        assert not _processes_naming(port), f"left behind: {_processes_naming(port)}"
+        assert not processes_naming(str(port)), f"left behind: {processes_naming(str(port))}"
     finally:
         try:
             os.killpg(ui.pid, signal.SIGKILL)

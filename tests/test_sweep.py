@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from proctools import alive, descendants
 from gpushare import assert_two_trials_shared_half_a_gpu
 from tinydata import write_tiny_set
 
@@ -247,31 +248,50 @@ def test_kill_9_then_resume_loses_and_repeats_nothing(tmp_path, tiny):
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
 
 
-def _ray_daemons() -> int:
-    r = subprocess.run(["pgrep", "-f", "gcs_server|raylet"], capture_output=True, text=True)
-    return len(r.stdout.split())
+def _wait_for_line(log: Path, text: str, proc, timeout: float = 300) -> None:
+    """Until `text` appears in the output file; fails (not hangs) when the run ends or the deadline passes."""
+    deadline = time.time() + timeout
+    while text not in log.read_text():
+        assert proc.poll() is None, f"the sweep ended before {text!r}: {log.read_text()[-2000:]}"
+        assert time.time() < deadline, f"no {text!r} within {timeout:.0f}s"
+        time.sleep(0.1)
 
 
-def test_ctrl_c_stops_cleanly_prints_resume_and_resume_completes(tmp_path, tiny):
+@pytest.mark.parametrize("how", ["ctrl_c", "sigterm"])
+def test_told_to_stop_closes_cleanly_prints_resume_and_resume_completes(tmp_path, tiny, how):
+    """Ctrl-C (SIGINT to the terminal's process group) or `kill` (SIGTERM to dfsweep alone): exit 130, the
+    resume line, the Ray processes this sweep started gone, no MLflow run left RUNNING."""
     space = _space(tmp_path, tiny, num_samples=4, max_concurrent_trials=1)
     cfg = yaml.safe_load(space.read_text())
     cfg["train"]["epochs"] = 30
     space.write_text(yaml.safe_dump(cfg))
-    daemons_before = _ray_daemons()
-    proc = subprocess.Popen([EXE, "run", str(space), "--name", "cc"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    for line in proc.stdout:
-        if " epoch 2/30" in line:
-            break
-    os.killpg(proc.pid, signal.SIGINT)          # what Ctrl-C in a terminal sends
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
-    assert f"resume with: dfsweep run {space} --resume --name cc" in err
-    assert "Traceback" not in err
-    time.sleep(2)
-    assert _ray_daemons() <= daemons_before      # the Ray processes it started are gone
+    log = tmp_path / "cc.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([EXE, "run", str(space), "--name", "cc"], cwd=tmp_path, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for_line(log, " epoch 2/30", proc)
+        started = descendants(proc.pid)         # its own Ray: GCS, raylet, workers (not other tests' Rays)
+        assert any("raylet" in n for n in _names(started)), _names(started)
+        if how == "ctrl_c":
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+        else:
+            os.kill(proc.pid, signal.SIGTERM)   # `kill`, systemd: the driver alone
+        assert proc.wait(timeout=120) == 130, log.read_text()[-2000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert f"resume with: dfsweep run {space} --resume --name cc" in text
+    assert "Traceback" not in text and "SIGTERM received" not in text
+    deadline = time.time() + 30
+    while alive(started) and time.time() < deadline:
+        time.sleep(0.5)
+    assert not alive(started), _names(alive(started))
     _, runs = _mlflow_runs(tmp_path)
-    assert "RUNNING" not in {x.info.status for x in runs}
+    assert len(runs) >= 2 and "RUNNING" not in {x.info.status for x in runs}
+    if how == "sigterm":
+        return          # resuming is the same path for both; once is enough
 
     r = _dfsweep(["run", str(space), "--resume", "--name", "cc"], tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -280,6 +300,16 @@ def test_ctrl_c_stops_cleanly_prints_resume_and_resume_completes(tmp_path, tiny)
     _, runs = _mlflow_runs(tmp_path)
     children = [x for x in runs if "mlflow.parentRunId" in x.data.tags]
     assert len(children) == 4 and {x.info.status for x in children} == {"FINISHED"}
+
+
+def _names(pids) -> list:
+    names = []
+    for p in pids:
+        try:
+            names.append(Path(f"/proc/{p}/comm").read_text().strip())
+        except OSError:
+            pass
+    return names
 
 
 @pytest.mark.gpu
