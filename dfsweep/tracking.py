@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 from ray import tune
 
 from .errors import DfsweepError
+from .objective import OBJECTIVE
 from .roles import ROLE, SEARCH, split_params
 
 __all__ = ["SweepTracker", "TrackingCallback", "FinalizeTracker", "default_tracking_uri", "warm_store", "TRIAL_TAG"]
@@ -137,6 +138,10 @@ class SweepTracker:
         self.client.log_batch(run.info.run_id, params=[self._param(k, v) for k, v in _params(params).items()])
         return run.info.run_id
 
+    def last_step(self, run_id: str) -> int:
+        """The last epoch logged to a run (0 for none): every epoch report carries the objective."""
+        return max((m.step for m in self.client.get_metric_history(run_id, OBJECTIVE)), default=0)
+
     def finished_trials(self) -> set:
         """Trial ids whose child run ended FINISHED (the driver saw them complete)."""
         return {r.data.tags.get(TRIAL_TAG) for r in self.children() if r.info.status == "FINISHED"}
@@ -199,6 +204,7 @@ class TrackingCallback(tune.Callback):
     def __init__(self, tracker: SweepTracker):
         self.tracker = tracker
         self.runs: Dict[str, str] = {}
+        self.logged: Dict[str, int] = {}    # trial -> last epoch in MLflow
 
     def _safe(self, what: str, fn, *a) -> None:
         try:
@@ -219,7 +225,17 @@ class TrackingCallback(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         metrics = {k: v for k, v in result.items() if k not in _SKIP}
         step = int(result.get("epoch", result.get("training_iteration", 0)))
-        self._safe("log", lambda: self.tracker.log_epoch(self._run_id(trial), metrics, step))
+        self._safe("log", self._log_epoch, trial, metrics, step)
+
+    def _log_epoch(self, trial, metrics, step: int) -> None:
+        run_id = self._run_id(trial)
+        if trial.trial_id not in self.logged:
+            self.logged[trial.trial_id] = self.tracker.last_step(run_id)
+        # a trial restored from a checkpoint one epoch older than its last report trains that epoch again
+        # (the same numbers, seeded by epoch): MLflow keeps the first copy
+        if step > self.logged[trial.trial_id]:
+            self.tracker.log_epoch(run_id, metrics, step)
+            self.logged[trial.trial_id] = step
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._safe("finish", lambda: self.tracker.end_child(self._run_id(trial), "FINISHED"))

@@ -222,28 +222,54 @@ def _kill_9_when(ready, space, name, cwd):
     return log
 
 
+def _epochs_seen(lines) -> dict:
+    """trial -> the epochs its progress lines reported, in order."""
+    seen = {}
+    for l in lines:
+        m = re.search(r" epoch (\d+)/", l)
+        if m and _trial(l):
+            seen.setdefault(_trial(l), []).append(int(m.group(1)))
+    return seen
+
+
 def test_kill_9_then_resume_loses_and_repeats_nothing(tmp_path, tiny):
     space = _space(tmp_path, tiny, num_samples=6, max_concurrent_trials=2)
     cfg = yaml.safe_load(space.read_text())
     cfg["train"]["epochs"] = 12
     space.write_text(yaml.safe_dump(cfg))
-    log1 = _kill_9_when(lambda lines: sum(" finished [" in l for l in lines) >= 2, space, "k9", tmp_path)
-    finished_before = [_trial(l) for l in log1.read_text().splitlines() if " finished [" in l]
-    assert len(finished_before) >= 2
+
+    def midway(lines):      # two trials finished and another is at least 3 epochs in
+        done = {_trial(l) for l in lines if " finished [" in l}
+        return len(done) >= 2 and any(t not in done and max(e) >= 3 for t, e in _epochs_seen(lines).items())
+
+    log1 = _kill_9_when(midway, space, "k9", tmp_path)
+    lines1 = log1.read_text().splitlines()
+    finished_before = {_trial(l) for l in lines1 if " finished [" in l}
+    cut = {t: max(e) for t, e in _epochs_seen(lines1).items() if t not in finished_before and max(e) >= 3}
+    assert len(finished_before) >= 2 and cut
 
     r = _dfsweep(["run", str(space), "--resume"], tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    restarted = [_trial(l) for l in r.stdout.splitlines() if " started: " in l or " epoch " in l or " resumed " in l]
-    assert not set(restarted) & set(finished_before), (restarted, finished_before)
+    lines2 = r.stdout.splitlines()
+    restarted = [_trial(l) for l in lines2 if " started: " in l or " epoch " in l or " resumed " in l]
+    assert not set(restarted) & finished_before, (restarted, finished_before)
+    # a trial cut off midway continued from its last checkpoint, not from epoch 1
+    after = _epochs_seen(lines2)
+    for t, last in cut.items():
+        assert any(l.startswith("[") and f"{t} resumed from its last checkpoint" in l for l in lines2), t
+        assert 1 < after[t][0] <= last + 1 and after[t][-1] == 12, (t, last, after[t])
 
     board = pd.read_csv(tmp_path / "sweeps" / "k9" / "leaderboard.csv")
-    assert len(board) == 6 and (board["status"] == "FINISHED").all()
+    assert len(board) == 6 and (board["status"] == "FINISHED").all() and (board["epochs_run"] == 12).all()
     assert board["trial_id"].is_unique
-    _, runs = _mlflow_runs(tmp_path)
+    client, runs = _mlflow_runs(tmp_path)
     children = [x for x in runs if "mlflow.parentRunId" in x.data.tags]
     trial_ids = [x.data.tags["dfsweep.trial_id"] for x in children]
     assert sorted(trial_ids) == sorted(board["trial_id"].astype(str))      # one run per trial, no duplicates
     assert {x.info.status for x in children} == {"FINISHED"}
+    for x in children:      # each epoch logged once: none lost to the kill, none trained and logged twice
+        steps = sorted(m.step for m in client.get_metric_history(x.info.run_id, "val_loss"))
+        assert steps == list(range(1, 13)), (x.data.tags["dfsweep.trial_id"], steps)
     parents = [x for x in runs if "mlflow.parentRunId" not in x.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
 
