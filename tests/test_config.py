@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -22,7 +24,7 @@ def test_defaults_are_the_recipe():
 
 
 def test_shipped_space_loads():
-    c = load_config("search_spaces/deepfakenet.yaml")
+    c = load_config(Path(__file__).resolve().parents[1] / "search_spaces" / "deepfakenet.yaml")
     assert c.model.name == "deepfakenet" and c.data.train == "demo"
 
 

@@ -102,7 +102,7 @@ def test_invalid_spaces_name_the_entry(search, needle):
 def test_shipped_spaces_parse():
     from pathlib import Path
     from dfsweep.config import load_config
-    files = sorted(Path("search_spaces").glob("*.yaml"))
+    files = sorted((Path(__file__).resolve().parents[1] / "search_spaces").glob("*.yaml"))
     assert files
     for f in files:
         cfg = load_config(f)
