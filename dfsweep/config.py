@@ -213,7 +213,8 @@ class SweepConfig:
     seed: int = 42
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     resources_per_trial: ResourcesConfig = field(default_factory=ResourcesConfig)
-    max_failures: int = 0                # retries of a trial that crashed (not of a diverged one)
+    max_failures: Optional[int] = None   # retries of a trial that crashed, from its last checkpoint; None:
+                                         # 1 on a cluster (a node can be lost), 0 on one machine
     reuse_actors: bool = True            # saves the ~4 s process start per trial
     data_fraction: float = 1.0           # multi-fidelity: trials use this stratified, group-aware share of
                                          # the data (finalize trains on all of it)
@@ -226,7 +227,7 @@ class SweepConfig:
         _check(self.max_concurrent_trials >= 0, "sweep.max_concurrent_trials", "must be >= 0")
         _check(self.time_budget_s is None or self.time_budget_s > 0, "sweep.time_budget_s", "must be > 0")
         _check(0 < self.min_precision <= 1, "sweep.min_precision", "must be in (0, 1]")
-        _check(self.max_failures >= 0, "sweep.max_failures", "must be >= 0")
+        _check(self.max_failures is None or self.max_failures >= 0, "sweep.max_failures", "must be >= 0")
         _check(0 < self.data_fraction <= 1, "sweep.data_fraction", f"must be in (0, 1], got {self.data_fraction}")
         from .samplers import SAMPLERS
         SAMPLERS.get(self.sampler, "sweep.sampler")

@@ -99,3 +99,9 @@ class ProgressCallback(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._echo(f"{trial.trial_id} FAILED (error recorded) {self._counts(trials)}")
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        # Tune retries a crashed trial (sweep.max_failures): a lost node, a killed worker
+        n = getattr(trial, "num_failures", 0) or 1
+        self._echo(f"{trial.trial_id} lost its worker (a node or process died); retrying from its last checkpoint "
+                   f"(failure {n}) {self._counts(trials)}")

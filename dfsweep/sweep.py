@@ -255,6 +255,11 @@ def _start_local_ray(address: Optional[str], uri: str, echo: Callable[[str], Non
         warming.join()      # MLflow caches the store it opens: never open it twice at once
 
 
+def retries(max_failures: Optional[int], address: Optional[str]) -> int:
+    """sweep.max_failures as given, else 1 on a cluster: a lost node's trial continues from its checkpoint."""
+    return max_failures if max_failures is not None else int(_joins_cluster(address))
+
+
 def _joins_cluster(address: Optional[str]) -> bool:
     """Whether `address` names a Ray cluster to join ("local": a new local Ray even where RAY_ADDRESS is set)."""
     return address not in (None, "", "local")
@@ -352,7 +357,7 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
             run_config=tune.RunConfig(
                 name=exp_name, storage_path=storage_path, callbacks=callbacks, verbose=0,
                 stop=SearchBudgetStopper(s.time_budget_s),
-                failure_config=tune.FailureConfig(max_failures=s.max_failures),
+                failure_config=tune.FailureConfig(max_failures=retries(s.max_failures, address)),
                 # 2, not 1: the newest snapshot may still name the previous checkpoint after a kill -9
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
         )

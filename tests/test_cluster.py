@@ -4,8 +4,10 @@ RAY_ADDRESS and `finalize` against the same server (slow; services in tests/clus
 quick test of where `--storage` puts the experiment."""
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from cluster_fixtures import become_subreaper, mlflow_server, postgres_server, ray_cluster
+from cluster_fixtures import become_subreaper, mlflow_server, postgres_server, ray_cluster, stop_group
 from dfsweep.sweep import SweepPaths, _split_location, experiment_location
 from gpushare import assert_two_trials_shared_half_a_gpu
 from tinydata import write_tiny_set
@@ -148,6 +150,78 @@ def test_sweep_on_two_node_cluster_with_mlflow_server_on_postgres(services, tmp_
     versions = _query(services.pg, "SELECT count(*) FROM model_versions WHERE name = 'cl' AND run_id = %s",
                       final[0][0])
     assert versions == [(1,)]
+
+
+def test_a_cluster_run_retries_a_crashed_trial_by_default():
+    from dfsweep.sweep import retries
+    assert retries(None, "127.0.0.2:6379") == 1 and retries(None, None) == 0 and retries(None, "local") == 0
+    assert retries(0, "127.0.0.2:6379") == 0 and retries(3, None) == 3
+
+
+def _running_on(log: Path, n: int) -> bool:
+    """n trials at epoch 2 or later at once (none finished yet): on two 1-CPU nodes, one per node."""
+    lines = log.read_text().splitlines()
+    at2 = {l.split()[2] for l in lines if " epoch 2/" in l}
+    done = {l.split()[2] for l in lines if " finished [" in l}
+    return len(at2 - done) >= n
+
+
+@pytest.mark.slow
+def test_worker_node_lost_mid_sweep_its_trial_continues_on_the_other_node(tmp_path):
+    """kill -9 every process of the worker node while a trial trains there: with the default max_failures of
+    a cluster run, the trial is retried from its last checkpoint on the head node and the sweep completes."""
+    become_subreaper()
+    try:
+        with ray_cluster((HEAD, WORKER), cpus_per_node=1) as cluster:
+            data = write_tiny_set(tmp_path / "data", n_real=40, n_fake=12)
+            space = _space(tmp_path, data)
+            cfg = yaml.safe_load(space.read_text())
+            cfg["train"]["epochs"] = 25
+            cfg["sweep"]["num_samples"] = 3
+            space.write_text(yaml.safe_dump(cfg))
+            env = {**os.environ, **cluster.env}
+            env.pop("RAY_ADDRESS", None)
+            log = tmp_path / "run.log"
+            with open(log, "w") as out:
+                proc = subprocess.Popen([EXE, "run", str(space), "--name", "lost", "--address", cluster.address],
+                                        cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+            try:
+                deadline = time.time() + 240
+                while not _running_on(log, 2):
+                    assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+                    time.sleep(0.1)
+                stop_group(cluster.groups[1], grace_s=0)        # the worker node, as a crash: SIGKILL
+                assert proc.wait(timeout=400) == 0, log.read_text()[-3000:]
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+            text = log.read_text()
+    finally:
+        become_subreaper(False)
+    retried = [l.split()[2] for l in text.splitlines() if "retrying from its last checkpoint" in l]
+    assert len(retried) == 1, text[-3000:]
+    # it went on from where its checkpoint was, not from epoch 1
+    lines = text.splitlines()
+    cut = next(i for i, l in enumerate(lines) if "retrying from its last checkpoint" in l)
+    before, after = ([int(re.search(r" epoch (\d+)/", l).group(1)) for l in part
+                      if l.split()[2:3] == retried and " epoch " in l] for part in (lines[:cut], lines[cut:]))
+    assert before and 1 < after[0] <= before[-1] + 1 and after[-1] == 25, (before, after)
+    board = pd.read_csv(tmp_path / "sweeps" / "lost" / "leaderboard.csv")
+    assert len(board) == 3 and (board["epochs_run"] == 25).all(), board.to_string()
+    client, runs = _mlflow_runs(tmp_path)
+    children = [x for x in runs if "mlflow.parentRunId" in x.data.tags]
+    assert sorted(x.data.tags["dfsweep.trial_id"] for x in children) == sorted(board["trial_id"].astype(str))
+    assert "RUNNING" not in {x.info.status for x in runs}
+    run = next(x for x in children if x.data.tags["dfsweep.trial_id"] == retried[0])
+    assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "auc")) == list(range(1, 26))
+    row = board.set_index(board["trial_id"].astype(str)).loc[retried[0]]
+    assert row["node_ip"] == HEAD and row["status"] == "TRIAL_RETRIED", board.to_string()
+
+
+def _mlflow_runs(cwd):
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(f"sqlite:///{Path(cwd, 'sweeps', 'mlflow.db')}")
+    return client, [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
 
 
 @pytest.mark.slow
