@@ -207,6 +207,10 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # we snapshot on purpose every second; Ray's warning about it would repeat all sweep long
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # a tracking server that does not answer: held writes retry it (dfsweep/held_writes.py); MLflow's own
+    # backoff (7 retries, minutes) would stall every Tune event meanwhile
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     import ray
     # 2. a cluster first: one that is not there is reported within seconds, before any decoding or writing
     if joining:
@@ -382,15 +386,33 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
                if top.get("confirm_n", 0) else f"{s.metric} {top[s.metric]:.4f}")
         header = f"# best trial {top['trial_id']} of sweep {s.name}: {how}\n"
         _write_text(paths.best, header + yaml.safe_dump(best, sort_keys=False))
-    tracker.close_dangling(keep={str(t) for t in board["trial_id"]} if len(board) else ())
-    tracker.log_parent_artifact(paths.leaderboard)
-    if best is not None:
-        tracker.log_parent_artifact(paths.best)
-        tracker.log_parent_metrics(_verdict_metrics(board, verdict, s.metric))
-    tracker.end_parent("KILLED" if interrupted else "FINISHED")
+    def close_parent() -> None:
+        tracker.close_dangling(keep={str(t) for t in board["trial_id"]} if len(board) else ())
+        tracker.log_parent_artifact(paths.leaderboard)
+        if best is not None:
+            tracker.log_parent_artifact(paths.best)
+            tracker.log_parent_metrics(_verdict_metrics(board, verdict, s.metric))
+        tracker.end_parent("KILLED" if interrupted else "FINISHED")
+    incomplete = _settle_tracking(callbacks[0].held, close_parent, uri, echo)
     wall = time.time() - t0
-    _write_state(paths, status="INTERRUPTED" if interrupted else "FINISHED", wall_s=wall)
+    _write_state(paths, status="INTERRUPTED" if interrupted else "FINISHED", wall_s=wall,
+                 mlflow_incomplete=incomplete)
     return SweepOutcome(paths, board, best, wall, parent, interrupted, lines)
+
+
+TRACKING_SETTLE_S = 60.0    # how long the end of a sweep waits for a tracking store that is down
+
+
+def _settle_tracking(held, close_parent: Callable[[], None], uri: str, echo: Callable[[str], None]) -> List[str]:
+    """The parent run's last writes, then whatever a store that was down could not take; what it still cannot
+    take after TRACKING_SETTLE_S is named (the records on disk are complete either way)."""
+    held.write("the sweep's parent run", close_parent)
+    if held.settle(TRACKING_SETTLE_S):
+        return []
+    missing = sorted(held.pending())
+    echo(f"mlflow: the tracking store at {uri} did not answer for {TRACKING_SETTLE_S:.0f}s; incomplete there: "
+         f"{', '.join(missing)} (leaderboard.csv and best.yaml on disk are complete)")
+    return missing
 
 
 def _read_phase(paths: SweepPaths) -> str:

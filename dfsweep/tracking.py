@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 from ray import tune
 
 from .errors import DfsweepError
+from .held_writes import HeldWrites
 from .objective import OBJECTIVE
 from .roles import ROLE, SEARCH, split_params
 
@@ -40,6 +41,8 @@ def _client(uri: str):
     # mlflow sets its own logger to INFO on import; its database-migration chatter is not for the terminal
     for noisy in ("mlflow", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # a server that is down: one line from HeldWrites, not urllib3's per-request "Retrying ..." warnings
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     # with a tracking server, every set_terminated prints "View run ... at: URL" amid the progress lines
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     return MlflowClient(tracking_uri=uri)
@@ -191,6 +194,15 @@ def _log_metrics(client, run_id: str, metrics: Mapping[str, Any], step: int) -> 
         client.log_batch(run_id, metrics=batch)
 
 
+def store_unavailable(e: BaseException) -> bool:
+    """The store did not answer (a server down or restarting, a timeout): worth retrying. An MLflow error
+    with a 4xx status means it answered and refused."""
+    from mlflow.exceptions import MlflowException
+    if isinstance(e, MlflowException):
+        return e.get_http_status_code() >= 500
+    return isinstance(e, OSError)       # requests' connection errors and timeouts are OSErrors
+
+
 # Tune bookkeeping that is not a metric worth a chart
 _SKIP = {"training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "pid", "time_since_restore",
          "iterations_since_restore", "done", "epoch", "checkpoint_dir_name", "should_checkpoint",
@@ -198,19 +210,22 @@ _SKIP = {"training_iteration", "time_this_iter_s", "time_total_s", "timestamp", 
 
 
 class TrackingCallback(tune.Callback):
-    """Mirrors Tune's trial lifecycle into MLflow child runs. Never raises: an exception in a Tune
-    callback aborts the whole sweep, and losing a log line is better than losing the sweep."""
+    """Mirrors Tune's trial lifecycle into MLflow child runs. Never raises (an exception in a Tune callback
+    aborts the whole sweep): a write the store cannot take now is held and written when it answers again."""
 
     def __init__(self, tracker: SweepTracker):
         self.tracker = tracker
         self.runs: Dict[str, str] = {}
         self.logged: Dict[str, int] = {}    # trial -> last epoch in MLflow
+        self.held = HeldWrites(store_unavailable)   # what a tracking server that is down could not take yet
 
-    def _safe(self, what: str, fn, *a) -> None:
-        try:
-            fn(*a)
-        except Exception as e:  # noqa: BLE001 -- see class docstring
-            log.warning("mlflow: %s failed: %s", what, e)
+    def __getstate__(self):  # Tune pickles callbacks; the held writes are closures of this driver
+        state = self.__dict__.copy()
+        state["held"] = HeldWrites(store_unavailable)
+        return state
+
+    def _safe(self, trial, fn, *a) -> None:
+        self.held.write(trial.trial_id, lambda: fn(*a))
 
     def _run_id(self, trial) -> str:
         if trial.trial_id not in self.runs:
@@ -220,12 +235,12 @@ class TrackingCallback(tune.Callback):
         return self.runs[trial.trial_id]
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self._safe("start", self._run_id, trial)
+        self._safe(trial, self._run_id, trial)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         metrics = {k: v for k, v in result.items() if k not in _SKIP}
         step = int(result.get("epoch", result.get("training_iteration", 0)))
-        self._safe("log", self._log_epoch, trial, metrics, step)
+        self._safe(trial, self._log_epoch, trial, metrics, step)
 
     def _log_epoch(self, trial, metrics, step: int) -> None:
         run_id = self._run_id(trial)
@@ -238,7 +253,7 @@ class TrackingCallback(tune.Callback):
             self.logged[trial.trial_id] = step
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self._safe("finish", lambda: self.tracker.end_child(self._run_id(trial), "FINISHED"))
+        self._safe(trial, lambda: self.tracker.end_child(self._run_id(trial), "FINISHED"))
 
     def on_trial_error(self, iteration, trials, trial, **info):
         def fail():
@@ -246,7 +261,7 @@ class TrackingCallback(tune.Callback):
             if trial.error_file and Path(trial.error_file).is_file():
                 err = Path(trial.error_file).read_text()[-5000:]
             self.tracker.end_child(self._run_id(trial), "FAILED", err)
-        self._safe("fail", fail)
+        self._safe(trial, fail)
 
 
 class FinalizeTracker:

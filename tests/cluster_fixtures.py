@@ -227,10 +227,10 @@ class MlflowServer:
 
 
 @contextmanager
-def mlflow_server(backend_uri: str, artifacts: Path) -> Iterator[MlflowServer]:
-    """`mlflow server` on 127.0.0.1 over `backend_uri`, lean (one worker, no job runner). It is started, not
-    awaited: call wait_ready() (so something else can start meanwhile)."""
-    port = free_ports(1)[0]
+def mlflow_server(backend_uri: str, artifacts: Path, port: Optional[int] = None) -> Iterator[MlflowServer]:
+    """`mlflow server` on 127.0.0.1 over `backend_uri`, lean (one worker, no job runner), on `port` (else a
+    free one). It is started, not awaited: call wait_ready() (so something else can start meanwhile)."""
+    port = port or free_ports(1)[0]
     artifacts.mkdir(parents=True, exist_ok=True)
     log = artifacts.parent / "mlflow-server.log"
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}

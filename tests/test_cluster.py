@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from cluster_fixtures import become_subreaper, mlflow_server, postgres_server, ray_cluster, stop_group
+from cluster_fixtures import (become_subreaper, free_ports, mlflow_server, postgres_server, ray_cluster,
+                              stop_group)
 from dfsweep.sweep import SweepPaths, _split_location, experiment_location
 from gpushare import assert_two_trials_shared_half_a_gpu
 from tinydata import write_tiny_set
@@ -150,6 +151,57 @@ def test_sweep_on_two_node_cluster_with_mlflow_server_on_postgres(services, tmp_
     versions = _query(services.pg, "SELECT count(*) FROM model_versions WHERE name = 'cl' AND run_id = %s",
                       final[0][0])
     assert versions == [(1,)]
+
+
+@pytest.mark.slow
+def test_tracking_server_stopped_and_restarted_mid_sweep_loses_nothing(services, tmp_path):
+    """The MLflow server (on the cluster test's PostgreSQL) is stopped while trials train and started again on
+    the same port: the sweep goes on, and what it could not log meanwhile reaches the server once it is back."""
+    data = write_tiny_set(tmp_path / "data", n_real=40, n_fake=12)
+    space = _space(tmp_path, data)
+    cfg = yaml.safe_load(space.read_text())
+    cfg["train"]["epochs"] = 20
+    cfg["sweep"].update(num_samples=3, max_concurrent_trials=1, resources_per_trial={"cpu": 1})
+    space.write_text(yaml.safe_dump(cfg))
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    port = free_ports(1)[0]
+    log = tmp_path / "run.log"
+    with mlflow_server(services.pg.url, tmp_path / "artifacts", port=port) as first:
+        url = first.wait_ready()
+        with open(log, "w") as out:
+            proc = subprocess.Popen([EXE, "run", str(space), "--name", "tsl", "--tracking-uri", url],
+                                    cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _wait_for(lambda: " epoch 3/20" in log.read_text(), proc, log)
+            stop_group(first.proc.pid)                       # the server goes away mid-trial
+            _wait_for(lambda: "did not answer" in log.read_text(), proc, log)
+            _wait_for(lambda: log.read_text().count(" finished [") >= 1, proc, log)   # a trial ends meanwhile
+            with mlflow_server(services.pg.url, tmp_path / "artifacts", port=port) as second:
+                second.wait_ready()
+                assert proc.wait(timeout=400) == 0, log.read_text()[-3000:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = log.read_text()
+    assert "answers again" in text and "incomplete there" not in text, text[-3000:]
+    board = pd.read_csv(tmp_path / "sweeps" / "tsl" / "leaderboard.csv")
+    runs = _runs(services.pg, "tsl")
+    parents = [x for x in runs if "mlflow.parentRunId" not in x[2]]
+    assert len(parents) == 1 and parents[0][1] == "FINISHED"
+    children = [x for x in runs if x[2].get("mlflow.parentRunId") == parents[0][0]]
+    assert sorted(x[2]["dfsweep.trial_id"] for x in children) == sorted(board["trial_id"].astype(str))
+    assert {x[1] for x in children} == {"FINISHED"}, children
+    for run_id, _, tags in children:        # every epoch there once, those logged while it was down included
+        steps = _query(services.pg, "SELECT step FROM metrics WHERE run_uuid = %s AND key = 'auc' ORDER BY step",
+                       run_id)
+        assert [x for (x,) in steps] == list(range(1, 21)), tags["dfsweep.trial_id"]
+
+
+def _wait_for(ready, proc, log: Path, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while not ready():
+        assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+        time.sleep(0.1)
 
 
 def test_a_cluster_run_retries_a_crashed_trial_by_default():
