@@ -55,9 +55,20 @@ def cmd_run(args) -> int:
 
 def cmd_finalize(args) -> int:
     """Retrain the sweep's best config (stage 1, 88/12), pick the threshold, fine-tune on all data (stage 2),
-    write best_model.pth, best_model_finetuned.pth and submission.csv."""
+    write best_model.pth, best_model_finetuned.pth and submission.csv.
+
+    Each output appears whole or not at all. Until finalize completes, <out>/.resume/ keeps the state of the
+    last finished epoch: after a kill or Ctrl-C, the same command with --resume continues from there and
+    writes what an uninterrupted run would (a changed config, seed or training data is refused; the threshold
+    rule and submission options may change). Without --resume, finalize refuses to touch an unfinished run;
+    --restart discards its state and starts over. A new run replaces the folder's earlier outputs."""
     from .finalize import finalize
-    finalize(args.sweep, data=args.data, test=args.test, out=args.out, sets=args.set)
+    try:
+        finalize(args.sweep, data=args.data, test=args.test, out=args.out, sets=args.set, resume=args.resume,
+                 restart=args.restart)
+    except KeyboardInterrupt:
+        print("dfsweep: interrupted; continue with the same command and --resume", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -142,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--test", help="test image folder for submission.csv (default: data.test)")
     sp.add_argument("--out", help="output folder (default <sweep>/final)")
     sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. finalize.epochs=10")
+    again = sp.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue a killed or interrupted finalize in the "
+                       "output folder from its last finished epoch (same config and data)")
+    again.add_argument("--restart", action="store_true", help="discard an unfinished finalize's state and start over")
 
     sp = add("evaluate", cmd_evaluate)
     sp.add_argument("model", help="a dfsweep checkpoint (.pth)")

@@ -7,13 +7,15 @@ out/ (default <sweep>/final/)
                             carrying stage 1's threshold
   submission.csv            one row per test image (written atomically)
   pr_curve.png, confusion_matrix.png, finalize.json
+  .resume/                  while it runs: the per-epoch state `--resume` continues from (finalize_state.py);
+                            every output is written whole there and renamed into place
 """
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -22,13 +24,17 @@ from .checkpoint import atomic_write_bytes, save_checkpoint
 from .config import Config, apply_overrides, config_from_dict, read_yaml
 from .data import load_labelled, load_unlabelled, split_indices
 from .errors import DfsweepError
+from .finalize_state import ResumeState, data_digest, training_config
 from .metrics import choose_threshold
 from .predict import write_csv
 from .report import format_epoch
-from .sweep import resolve_sweep_dir
-from .train import fit, images_to_tensor, predict_scores
+from .sweep import _flat, resolve_sweep_dir
+from .train import FitResult, fit, images_to_tensor, predict_scores
 
-__all__ = ["finalize", "finalize_config", "submission_frame"]
+__all__ = ["finalize", "finalize_config", "submission_frame", "OUTPUTS"]
+
+# every file finalize writes besides the submission (whose name is submission.filename)
+OUTPUTS = ("best_model.pth", "best_model_finetuned.pth", "pr_curve.png", "confusion_matrix.png", "finalize.json")
 
 
 def finalize_config(sweep_dir: Path, sets: List[str], data: Optional[str], test: Optional[str]) -> Config:
@@ -70,12 +76,17 @@ def submission_frame(ids: List[str], probs: np.ndarray, threshold: float, cfg: C
 
 
 def finalize(sweep: Optional[str] = None, *, data: Optional[str] = None, test: Optional[str] = None,
-             out: Optional[str] = None, sets: List[str] = (), echo: Callable[[str], None] = print) -> Dict[str, Any]:
+             out: Optional[str] = None, sets: List[str] = (), resume: bool = False, restart: bool = False,
+             echo: Callable[[str], None] = print) -> Dict[str, Any]:
+    """The whole chain; `resume` continues a killed run from its last finished epoch (same config and data,
+    else refused), `restart` discards such a run's state. Outputs appear whole, one by one."""
     t0 = time.time()
     sweep_dir = resolve_sweep_dir(sweep)
     cfg = finalize_config(sweep_dir, list(sets), data, test)
-    f, s = cfg.finalize, cfg.sweep
     out_dir = Path(out) if out else sweep_dir / "final"
+    run = ResumeState(out_dir)
+    config = training_config(_flat(cfg.to_dict()))
+    run.check(config, resume, restart)
 
     # 1. every input validated before any output: training data, test images
     train_set = load_labelled(cfg.data)
@@ -83,60 +94,98 @@ def finalize(sweep: Optional[str] = None, *, data: Optional[str] = None, test: O
     counts = train_set.class_counts()
     echo(f"finalize {sweep_dir.name}: {cfg.model.name}, {len(train_set)} training images ({counts[0]} real, "
          f"{counts[1]} fake), {len(test_set)} test images")
+    run.begin(config, data_digest(train_set), resume)
 
-    # 2. stage 1: from scratch on the split, best epoch by the sweep's metric
+    # 2. stage 1 and its threshold; its model replaces any earlier run's set in the folder
+    cfg1, r1, thr = _stage1(cfg, train_set, run, echo)
+    run.discard([n for n in OUTPUTS + (cfg.submission.filename,) if n != "best_model.pth"])
+    stage1 = run.publish("best_model.pth", lambda p: save_checkpoint(
+        p, r1.best_state, cfg1.to_dict(), thr["threshold"], r1.best_metrics, stage=1, epoch=r1.best_epoch))
+
+    # 3. stage 2: stage 1's weights on 100% of the data at the lower LR
+    cfg2, state2, hist2 = _stage2(cfg1, train_set, r1, run, echo)
+    stage2 = run.publish("best_model_finetuned.pth", lambda p: save_checkpoint(
+        p, state2, cfg2.to_dict(), thr["threshold"], {"stage1": r1.best_metrics}, stage=2,
+        finetune_epochs=cfg.finalize.finetune_epochs))
+
+    # 4. predictions for the test images -> submission.csv
+    sub, n_fake = _submission(cfg, stage2, test_set, thr["threshold"], run, echo)
+
+    # 5. figures, summary, MLflow; the resume state goes last, once nothing is left to redo
+    from .plots import confusion_png, pr_curve_png
+    pr = run.publish("pr_curve.png", lambda p: pr_curve_png(r1.val_labels, r1.val_scores, thr["threshold"], p))
+    cm = run.publish("confusion_matrix.png",
+                     lambda p: confusion_png(r1.val_labels, r1.val_scores, thr["threshold"], p))
+    summary = {"sweep": sweep_dir.name, "model": cfg.model.name, "threshold": thr, "stage1_best_epoch": r1.best_epoch,
+               "stage1_best": r1.best_metrics, "stage2_epochs": cfg.finalize.finetune_epochs,
+               "test_images": len(test_set), "predicted_fake": n_fake, "resumed": resume, "wall_s": time.time() - t0}
+    text = json.dumps(summary, indent=2, default=float).encode()
+    summary_file = run.publish("finalize.json", lambda p: atomic_write_bytes(p, lambda fh: fh.write(text)))
+    version = _track(sweep_dir, cfg, r1.history, hist2, thr, [stage1, stage2, sub, pr, cm, summary_file], echo)
+    summary["registered_version"] = version
+    run.finish()
+    echo(f"wrote {stage1}, {stage2}, {sub} in {time.time() - t0:.0f}s")
+    return summary
+
+
+def _stage1(cfg: Config, train_set, run: ResumeState, echo) -> Tuple[Config, FitResult, Dict[str, float]]:
+    """From scratch (or its saved state) on the split, best epoch by the sweep's metric; then the threshold
+    on the best epoch's validation predictions."""
+    f, s = cfg.finalize, cfg.sweep
     min_p = s.min_precision if s.metric == "recall_at_precision" else None
     cfg1 = cfg.replace({"train.epochs": f.epochs, "data.val_fraction": f.val_fraction})
     tr, va = split_indices(train_set.labels, train_set.groups, f.val_fraction, cfg.train.seed)
-    echo(f"stage 1: {f.epochs} epochs on {len(tr)} images, validating on {len(va)}")
-    r1 = fit(cfg1, train_set, train_idx=tr, val_idx=va, select=s.metric, min_precision=min_p,
-             on_epoch=lambda m, _: echo("  " + format_epoch(m, f.epochs)))
-
-    # 3. threshold on stage 1's validation predictions (best epoch)
+    saved = run.load_stage(1)
+    echo(f"stage 1: {f.epochs} epochs on {len(tr)} images, validating on {len(va)}{_resumed(saved, f.epochs)}")
+    r1 = fit(cfg1, train_set, train_idx=tr, val_idx=va, select=s.metric, min_precision=min_p, resume=saved,
+             on_epoch=_saving(run, 1, f.epochs, echo))
     thr = choose_threshold(r1.val_labels, r1.val_scores, f.min_precision, f.min_recall)
     rule = (f"max recall at precision >= {f.min_precision}" if f.min_precision else
             f"max precision at recall >= {f.min_recall}" if f.min_recall else "max F1, ties -> higher recall")
     echo(f"threshold {thr['threshold']:.4f} ({rule}): f1 {thr['f1']:.3f} recall {thr['recall']:.3f} "
          f"precision {thr['precision']:.3f} at epoch {r1.best_epoch}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stage1 = save_checkpoint(out_dir / "best_model.pth", r1.best_state, cfg1.to_dict(), thr["threshold"],
-                             r1.best_metrics, stage=1, epoch=r1.best_epoch)
+    return cfg1, r1, thr
 
-    # 4. stage 2: stage 1's weights on 100% of the data at the lower LR
+
+def _stage2(cfg1: Config, train_set, r1: FitResult, run: ResumeState, echo):
+    """(config, weights, history): stage 1's best weights fine-tuned on all the data (or kept as they are
+    with finalize.finetune_epochs 0)."""
+    f = cfg1.finalize
     cfg2 = cfg1.replace({"train.lr": f.finetune_lr, "train.epochs": max(f.finetune_epochs, 1)})
-    all_idx = np.arange(len(train_set))
-    if f.finetune_epochs > 0:
-        echo(f"stage 2: {f.finetune_epochs} epochs on all {len(all_idx)} images at lr {f.finetune_lr:g}")
-        r2 = fit(cfg2, train_set, train_idx=all_idx, val_idx=[], init_state=r1.best_state,
-                 on_epoch=lambda m, _: echo("  " + format_epoch(m, f.finetune_epochs)))
-        state2, hist2 = r2.best_state, r2.history
-    else:
-        state2, hist2 = r1.best_state, []
-    stage2 = save_checkpoint(out_dir / "best_model_finetuned.pth", state2, cfg2.to_dict(), thr["threshold"],
-                             {"stage1": r1.best_metrics}, stage=2, finetune_epochs=f.finetune_epochs)
+    if f.finetune_epochs == 0:
+        return cfg2, r1.best_state, []
+    saved = run.load_stage(2)
+    echo(f"stage 2: {f.finetune_epochs} epochs on all {len(train_set)} images at lr {f.finetune_lr:g}"
+         f"{_resumed(saved, f.finetune_epochs)}")
+    r2 = fit(cfg2, train_set, train_idx=np.arange(len(train_set)), val_idx=[], init_state=r1.best_state,
+             resume=saved, on_epoch=_saving(run, 2, f.finetune_epochs, echo))
+    return cfg2, r2.best_state, r2.history
 
-    # 5. predictions for the test images -> submission.csv (atomic)
+
+def _saving(run: ResumeState, stage: int, epochs: int, echo) -> Callable[[Dict[str, Any], Callable], None]:
+    def on_epoch(metrics: Dict[str, Any], state_fn: Callable[[], Dict[str, Any]]) -> None:
+        run.save_stage(stage, state_fn())      # kept before it is shown: a printed epoch is never redone
+        echo("  " + format_epoch(metrics, epochs))
+    return on_epoch
+
+
+def _resumed(saved: Optional[Dict[str, Any]], epochs: int) -> str:
+    if saved is None:
+        return ""
+    done = int(saved["epoch"])
+    return " (all done before the interruption)" if done >= epochs else f" (resumed after epoch {done}/{epochs})"
+
+
+def _submission(cfg: Config, model_file: Path, test_set, threshold: float, run: ResumeState, echo):
     from .predict import load_model
-    lm = load_model(stage2)
-    probs = predict_scores(lm.model, images_to_tensor(test_set.images), lm.cfg, lm.device, tta_flip=f.tta_flip)
-    sub = write_csv(submission_frame(test_set.ids, probs, thr["threshold"], cfg), out_dir / cfg.submission.filename)
-    n_fake = int((probs >= thr["threshold"]).sum())
+    lm = load_model(model_file)
+    probs = predict_scores(lm.model, images_to_tensor(test_set.images), lm.cfg, lm.device,
+                           tta_flip=cfg.finalize.tta_flip)
+    frame = submission_frame(test_set.ids, probs, threshold, cfg)
+    sub = run.publish(cfg.submission.filename, lambda p: write_csv(frame, p))
+    n_fake = int((probs >= threshold).sum())
     echo(f"submission: {len(test_set)} rows, {n_fake} predicted fake -> {sub}")
-
-    # 6. figures, summary, MLflow
-    from .plots import confusion_png, pr_curve_png
-    pr = pr_curve_png(r1.val_labels, r1.val_scores, thr["threshold"], out_dir / "pr_curve.png")
-    cm = confusion_png(r1.val_labels, r1.val_scores, thr["threshold"], out_dir / "confusion_matrix.png")
-    summary = {"sweep": sweep_dir.name, "model": cfg.model.name, "threshold": thr, "stage1_best_epoch": r1.best_epoch,
-               "stage1_best": r1.best_metrics, "stage2_epochs": f.finetune_epochs, "test_images": len(test_set),
-               "predicted_fake": n_fake, "wall_s": time.time() - t0}
-    text = json.dumps(summary, indent=2, default=float).encode()
-    atomic_write_bytes(out_dir / "finalize.json", lambda fh: fh.write(text))
-    version = _track(sweep_dir, cfg, r1.history, hist2, thr, [stage1, stage2, sub, pr, cm, out_dir / "finalize.json"],
-                     echo)
-    summary["registered_version"] = version
-    echo(f"wrote {stage1}, {stage2}, {sub} in {time.time() - t0:.0f}s")
-    return summary
+    return sub, n_fake
 
 
 def _track(sweep_dir: Path, cfg: Config, hist1, hist2, thr, files, echo) -> Optional[int]:
@@ -152,7 +201,6 @@ def _track(sweep_dir: Path, cfg: Config, hist1, hist2, thr, files, echo) -> Opti
     name = state.get("experiment") or cfg.sweep.name or sweep_dir.name
     t = FinalizeTracker(state["tracking_uri"], name, state.get("parent_run_id"))
     try:
-        from .sweep import _flat
         t.log_params(_flat(cfg.to_dict()))
         t.log_curve(hist1, "stage1_")
         t.log_curve(hist2, "stage2_")
