@@ -1,0 +1,82 @@
+"""A seeded run's per-epoch history is pinned: a change to the training loop or the augmentation that is meant
+to keep the numbers (a refactor) must keep them bit for bit. Recorded per CPU kernel family (float sums differ
+between AVX2 and AVX-512 kernels); on a CPU kind without a record the history is checked to 1e-4.
+
+Re-record (only for a change meant to alter the numbers): `python tests/test_fit_pinned.py`."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dfsweep.config import config_from_dict
+from dfsweep.data import DecodedSet
+from dfsweep.train import fit
+
+PINNED = Path(__file__).parent / "pinned" / "fit_history.json"
+KEYS = ("train_loss", "val_loss", "auc", "f1", "threshold")
+
+# each batch path and augmentation branch: in-process and loader workers; every preset; uint8 stage steps
+CASES = {
+    "seed_in_process": {},
+    "seed_loader_worker": {"train": {"num_workers": 1}},
+    "sharp": {"augment": {"preset": "sharp"}},
+    "none_full_crop": {"augment": {"preset": "none", "crop_scale_min": 1.0}},
+    "uint8_stage": {"augment": {"self_blend_p": 0.5, "jpeg_p": 0.5, "rescale_p": 0.5}},
+    "hrnet_onecycle": {"model": {"name": "hrnet", "width": 4, "branches": 2, "stages": 1},
+                       "train": {"lr_schedule": "onecycle"}},
+}
+
+
+def _set(n_real=32, n_fake=16, size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    imgs = rng.integers(60, 140, (n_real + n_fake, size, size, 3), dtype=np.uint8)
+    labels = np.array([0] * n_real + [1] * n_fake, dtype=np.int64)
+    for i in range(n_real, n_real + n_fake):
+        y, x = rng.integers(4, size - 16, 2)
+        imgs[i, y:y + 12, x:x + 12] = 250
+    return DecodedSet(imgs, labels, None, [f"img{i}" for i in range(len(labels))])
+
+
+def _history(case: str) -> list:
+    over = CASES[case]
+    cfg = {"data": {"image_size": 64, "val_fraction": 0.25},
+           "model": {"name": "deepfakenet", "width": 0.25, **over.get("model", {})},
+           "train": {"epochs": 2, "batch_size": 8, "lr": 1e-3, "threads": 1, "seed": 5, **over.get("train", {})},
+           "augment": over.get("augment", {})}
+    res = fit(config_from_dict(cfg), _set())
+    return [[float(h[k]).hex() for k in KEYS] for h in res.history]
+
+
+def _kernels() -> str:
+    """torch's CPU kernel family, and whether the CPU has bf16 (oneDNN picks other kernels there)."""
+    try:
+        bf16 = "avx512_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        bf16 = False
+    return torch.backends.cpu.get_cpu_capability() + ("+bf16" if bf16 else "")
+
+
+def _record() -> None:
+    pinned = json.loads(PINNED.read_text()) if PINNED.is_file() else {}
+    pinned[_kernels()] = {case: _history(case) for case in CASES}
+    PINNED.parent.mkdir(exist_ok=True)
+    PINNED.write_text(json.dumps(pinned, indent=1, sort_keys=True) + "\n")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_seeded_history_is_as_pinned(case):
+    pinned = json.loads(PINNED.read_text())
+    got = _history(case)
+    if _kernels() in pinned:
+        assert got == pinned[_kernels()][case]
+    else:
+        want = next(iter(pinned.values()))[case]
+        assert np.allclose([[float.fromhex(x) for x in e] for e in got],
+                           [[float.fromhex(x) for x in e] for e in want], rtol=1e-4, atol=1e-4)
+
+
+if __name__ == "__main__":
+    sys.exit(_record())
