@@ -273,15 +273,15 @@ def test_sweep_then_finalize_evaluate_predict(tmp_path):
     assert r1["threshold"] == pytest.approx(thr_r, abs=1e-5) and abs(thr_r - thr_f1) > 1e-4
 
 
-# runs the CLI with torch.save patched to write half of the file named by argv[1] (its argv[2]-th write),
-# then SIGKILL itself: a kill -9 that lands mid-write, every time
+# runs the CLI with torch.save patched to write half of the file named by argv[1] (its argv[2]-th write, to
+# that name or a hidden temporary one beside it), then SIGKILL itself: a kill -9 that lands mid-write, every time
 _KILL_MID_WRITE = """
 import io, os, signal, sys, torch
 target, nth = sys.argv[1], int(sys.argv[2])
 real, seen = torch.save, []
 def save(obj, f, *a, **k):
     name = os.readlink(f"/proc/self/fd/{f.fileno()}") if hasattr(f, "fileno") else ""
-    if os.path.basename(name).startswith(f".{target}."):
+    if os.path.basename(name).lstrip(".").startswith(target):
         seen.append(name)
         if len(seen) == nth:
             buf = io.BytesIO()
