@@ -90,7 +90,8 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    preset: str = "seed"                 # seed | sharp | none (see dfsweep.augment)
+    # the names dfsweep.augment registers (a test keeps the two equal): config never imports augmentation
+    preset: Literal["seed", "sharp", "none"] = "seed"
     crop_scale_min: float = 0.8          # RandomResizedCrop scale=(crop_scale_min, 1.0)
     flip_p: float = 0.5
     jitter_p: float = 1.0
@@ -111,8 +112,6 @@ class AugmentConfig:
     rescale_min: float = 0.5
 
     def __post_init__(self):
-        from .augment import PRESETS
-        PRESETS.get(self.preset, "augment.preset")
         for k in ("self_blend_p", "jpeg_p", "rescale_p"):
             v = getattr(self, k)
             _check(0.0 <= v <= 1.0, f"augment.{k}", f"must be a probability in [0, 1], got {v}")

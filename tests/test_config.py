@@ -43,7 +43,7 @@ def test_configs_are_frozen():
     ({"train": {"lr": True}}, "train.lr: expected a number"),
     ({"model": {"name": "nope"}}, "unknown model 'nope'; valid choices: deepfakenet"),
     ({"model": {"name": "deepfakenet", "widht": 2}}, "model.widht: unknown parameter"),
-    ({"augment": {"preset": "blurry"}}, "augment.preset: unknown augmentation preset 'blurry'; valid choices: none, seed, sharp"),
+    ({"augment": {"preset": "blurry"}}, "augment.preset: 'blurry' is not valid; valid choices: seed, sharp, none"),
     ({"augment": {"blur_p": 1.5}}, "augment.blur_p: must be a probability"),
     ({"train": {"device": "tpu"}}, "train.device: 'tpu' is not valid; valid choices: auto, cpu, cuda"),
     ({"train": {"compile_mode": "cudagraphs"}}, "train.compile_mode: 'cudagraphs' is not valid; valid choices: "
@@ -112,3 +112,13 @@ def test_roundtrip_to_dict():
     again = config_from_dict(c.to_dict())
     assert again == c
     assert c.replace({"train.lr": 0.01}).train.lr == 0.01
+
+
+def test_augment_presets_in_the_config_are_the_registered_ones():
+    import typing
+    from dfsweep.augment import PRESETS
+    from dfsweep.config import AugmentConfig
+    hint = typing.get_type_hints(AugmentConfig)["preset"]
+    assert set(typing.get_args(hint)) == set(PRESETS.names())
+    with pytest.raises(DfsweepError, match="augment.preset"):
+        config_from_dict({"augment": {"preset": "nope"}})

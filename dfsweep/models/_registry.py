@@ -5,6 +5,7 @@ import torch.nn as nn
 
 from ..errors import DfsweepError
 from ..registry import Registry
+from .inputs import WithInput, build_input, input_names
 
 __all__ = ["MODELS", "register_model", "create_model", "check_common"]
 
@@ -18,7 +19,6 @@ def create_model(name: str, input: str = "rgb", **params) -> nn.Module:
     `input` names the input stem (`dfsweep.models.inputs`): `rgb` gives the plain model, so existing
     checkpoints keep their keys; any other spec gives `WithInput(stem, net)` with the net's `in_chans`
     set to the stem's channel count."""
-    from .inputs import WithInput, build_input, input_names  # inputs -> fft -> here: import at call time
     fixed = {k: params.pop(k) for k in ("in_chans", "num_classes") if k in params}
     full = MODELS.check_params(name, params, "model", fixed=("in_chans", "num_classes"))
     stem = build_input(input)

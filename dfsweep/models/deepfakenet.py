@@ -22,60 +22,19 @@ Design, and why:
   keeps the global statistics, the attended one the most telling region.
 
 Every pooling is adaptive, so any input size works (>= 64 px: the net downsamples by 32).
-``ConvBnAct``, ``ResidualBlock``, ``make_stages`` and ``init_weights`` are reused by the other families.
+The blocks, stages and init are shared with the other families (``layers.py``).
 """
 from __future__ import annotations
-
-from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
 
 from ._registry import check_common, register_model
+from .layers import ConvBnAct, init_weights, make_divisible, make_stages
 
-__all__ = [
-    "AttentionPool2d", "ConvBnAct", "DeepFakeNet", "ResidualBlock", "deepfakenet", "init_weights", "make_divisible",
-    "make_stages",
-]
+__all__ = ["AttentionPool2d", "DeepFakeNet", "deepfakenet"]
 
 _BASE_WIDTHS = (32, 64, 128, 256)
-
-
-def make_divisible(channels: float, divisor: int = 8) -> int:
-    """Round to the nearest multiple of `divisor` (never below it); SIMD kernels like such widths."""
-    return max(divisor, int(round(channels / divisor)) * divisor)
-
-
-class ConvBnAct(nn.Sequential):
-    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 3, stride: int = 1,
-                 act: Callable[[], nn.Module] | None = nn.SiLU):
-        layers = [
-            nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding=kernel_size // 2, bias=False),
-            nn.BatchNorm2d(out_chs),
-        ]
-        if act is not None:
-            layers.append(act())
-        super().__init__(*layers)
-
-
-class ResidualBlock(nn.Module):
-    """BasicBlock: conv3x3 -> BN -> act -> conv3x3 -> BN, plus shortcut, then act."""
-
-    def __init__(self, in_chs: int, out_chs: int, stride: int = 1, act: Callable[[], nn.Module] = nn.SiLU):
-        super().__init__()
-        self.conv1 = ConvBnAct(in_chs, out_chs, 3, stride, act=act)
-        self.conv2 = ConvBnAct(out_chs, out_chs, 3, 1, act=None)
-        self.shortcut = nn.Identity()
-        if stride != 1 or in_chs != out_chs:
-            self.shortcut = ConvBnAct(in_chs, out_chs, 1, stride, act=None)
-        self.act = act()
-
-    def zero_init_last(self) -> None:
-        # Zero gamma: the block starts as its shortcut (Goyal et al. 2017), so stacks train from scratch.
-        nn.init.zeros_(self.conv2[1].weight)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.conv2(self.conv1(x)) + self.shortcut(x))
 
 
 class AttentionPool2d(nn.Module):
@@ -93,41 +52,6 @@ class AttentionPool2d(nn.Module):
         # Softmax in float32: under autocast a float16 exp saturates on large logits and the weights stop summing to 1.
         attn = self.logits(x).flatten(1).float().softmax(dim=-1).to(x.dtype)  # (N, HW)
         return torch.bmm(x.flatten(2), attn.unsqueeze(-1)).squeeze(-1)  # (N, C)
-
-
-def init_weights(module: nn.Module) -> None:
-    """Kaiming for convs, unit BN, small normal for linears; then each `zero_init_last()` hook (timm's habit).
-
-    A model built on the meta device (the config's range check) has no values to initialise: there the
-    random inits would only cost time (`normal_` on meta imports torch._dynamo, ~1-1.6 s per process)."""
-    if any(p.is_meta for p in module.parameters()):
-        return
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, std=0.01)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-    for m in module.modules():
-        if hasattr(m, "zero_init_last"):
-            m.zero_init_last()
-
-
-def make_stages(widths: Sequence[int], in_chs: int, depth: int, act: Callable[[], nn.Module]) -> nn.Sequential:
-    """Residual stages; every stage after the first halves the resolution in its first block."""
-    stages = []
-    for i, out_chs in enumerate(widths):
-        blocks = [ResidualBlock(in_chs if j == 0 else out_chs, out_chs, 2 if (i > 0 and j == 0) else 1, act)
-                  for j in range(depth)]
-        stages.append(nn.Sequential(*blocks))
-        in_chs = out_chs
-    return nn.Sequential(*stages)
 
 
 class DeepFakeNet(nn.Module):

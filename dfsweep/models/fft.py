@@ -28,25 +28,12 @@ import torch.nn as nn
 
 from ..errors import DfsweepError
 from ._registry import check_common, register_model
-from .deepfakenet import ConvBnAct, init_weights, make_divisible, make_stages
+from .layers import ConvBnAct, init_weights, log_spectrum, make_divisible, make_stages
 
-__all__ = ["FFTNet", "fft", "log_spectrum"]
+__all__ = ["FFTNet", "fft"]
 
 _RGB_WIDTHS = (32, 64, 128, 256)
 _SPEC_WIDTHS = (16, 32, 64, 128)
-
-
-def log_spectrum(x: torch.Tensor, gray: bool = True, eps: float = 1e-6) -> torch.Tensor:
-    """Per-image standardised log1p magnitude of the centred 2-D FFT; (N, 1 or C, H, W), x's dtype."""
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        z = x.float()
-        if gray:
-            z = z.mean(dim=1, keepdim=True)
-        s = torch.fft.fftshift(torch.fft.fft2(z, norm="ortho"), dim=(-2, -1)).abs().log1p()
-        s = (s - s.mean(dim=(1, 2, 3), keepdim=True)) / (s.std(dim=(1, 2, 3), keepdim=True) + eps)
-    if x.is_contiguous(memory_format=torch.channels_last):
-        s = s.contiguous(memory_format=torch.channels_last)
-    return s.to(x.dtype)
 
 
 def _trunk(in_chs: int, base: tuple[int, ...], width: float, depth: int) -> tuple[nn.Sequential, int]:

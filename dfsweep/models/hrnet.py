@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from ..errors import DfsweepError
 from ._registry import check_common, register_model
-from .deepfakenet import ConvBnAct, ResidualBlock, init_weights
+from .layers import ConvBnAct, ResidualBlock, init_weights
 
 __all__ = ["HRNet", "HRNetCfg", "hrnet"]
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from ..errors import DfsweepError
 from ..registry import Registry
-from .fft import log_spectrum
+from .layers import log_spectrum
 
 __all__ = ["INPUTS", "register_input", "build_input", "input_channels", "input_names", "WithInput"]
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from ._registry import check_common, register_model
-from .deepfakenet import ConvBnAct, init_weights, make_divisible, make_stages
+from .layers import ConvBnAct, init_weights, make_divisible, make_stages
 
 __all__ = ["ResNet", "resnet"]
 

@@ -6,7 +6,7 @@ import torch
 
 from dfsweep.errors import DfsweepError
 from dfsweep.models import MODELS, create_model
-from dfsweep.models.fft import log_spectrum
+from dfsweep.models.layers import log_spectrum
 from modelcheck import assert_trains
 
 NAMES = MODELS.names()
