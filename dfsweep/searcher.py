@@ -15,13 +15,21 @@ from ray.tune.search.optuna import OptunaSearch
 __all__ = ["ResumableOptunaSearch"]
 
 
+def _optuna_side(search: OptunaSearch):
+    """(Tune trial id -> Optuna trial, the study) that OptunaSearch keeps in private attributes (checked against
+    Ray 2.60): no public API maps a Tune trial to its Optuna trial."""
+    return search._ot_trials, search._ot_study
+
+
 class ResumableOptunaSearch(OptunaSearch):
     def _closed_in_storage(self, trial_id: str) -> bool:
-        ot_trial = self._ot_trials.get(trial_id)
-        if ot_trial is None or self._ot_study is None:
+        trials, study = _optuna_side(self)
+        ot_trial = trials.get(trial_id)
+        if ot_trial is None or study is None:
             return False
-        frozen = self._ot_study._storage.get_trial(ot_trial._trial_id)
-        return frozen.state.is_finished()
+        # the storage's state, read through the public study API (the Trial object caches none)
+        stored = [t for t in study.get_trials(deepcopy=False) if t.number == ot_trial.number]
+        return bool(stored) and stored[0].state.is_finished()
 
     def on_trial_result(self, trial_id: str, result: Dict) -> None:
         if not self._closed_in_storage(trial_id):
@@ -29,6 +37,6 @@ class ResumableOptunaSearch(OptunaSearch):
 
     def on_trial_complete(self, trial_id: str, result: Optional[Dict] = None, error: bool = False) -> None:
         if self._closed_in_storage(trial_id):
-            self._ot_trials.pop(trial_id, None)
+            _optuna_side(self)[0].pop(trial_id, None)
             return
         super().on_trial_complete(trial_id, result, error)
