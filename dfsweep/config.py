@@ -214,7 +214,7 @@ class SweepConfig:
     resources_per_trial: ResourcesConfig = field(default_factory=ResourcesConfig)
     max_failures: Optional[int] = None   # retries of a trial that crashed, from its last checkpoint; None:
                                          # 1 on a cluster (a node can be lost), 0 on one machine
-    reuse_actors: bool = True            # saves the ~4 s process start per trial
+    reuse_actors: bool = True            # saves a process start per trial
     data_fraction: float = 1.0           # multi-fidelity: trials use this stratified, group-aware share of
                                          # the data (finalize trains on all of it)
     sampler: str = "tpe"                 # dfsweep.samplers: tpe (multivariate, group, constant liar), random

@@ -29,9 +29,9 @@ def cpu_share() -> int:
 
 
 def configure_threads(threads: int) -> int:
-    """torch threads = `threads`, or the process's CPU share when 0. Also flushes denormals
-    (high-pass inputs ran ~9x slower on this CPU without it, see STACK-NOTES) and keeps freed memory
-    for reuse (`configure_allocator`)."""
+    """torch threads = `threads`, or the process's CPU share when 0. Also flushes denormals (the high-pass
+    input stems produce them, and x86 computes on denormals many times slower) and keeps freed memory for
+    reuse (`configure_allocator`)."""
     n = threads if threads > 0 else cpu_share()
     torch.set_num_threads(n)
     torch.set_flush_denormal(True)
@@ -47,9 +47,8 @@ def configure_allocator() -> bool:
 
     Why: a training step allocates and frees the same few-MB activation and augmentation buffers every
     batch. By default glibc maps each one fresh (mmap) and returns it on free, so every step pays
-    zero-filled page faults again: the batch augmentation measured 4.2 ms per 128 px batch of 16 with
-    the defaults and 3.0 ms with this (normalisation alone 2.0 -> 0.3 ms), and the model step ~5%
-    faster. The cost: the process keeps its peak memory. Returns whether glibc accepted it."""
+    zero-filled page faults again. The cost: the process keeps its peak memory. Returns whether glibc
+    accepted it."""
     import ctypes
     import ctypes.util
     import sys

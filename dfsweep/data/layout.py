@@ -21,8 +21,8 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
 
 def gather_rows(images: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """images[idx] for an N×3×H×W view of N×H×W×3 pixels (the decoded layout, `images_to_tensor`):
-    `index_select` on the contiguous pixel-major tensor, then the same view. 16 rows at 128 px measured
-    0.07 ms this way and 0.42 ms as images[idx] on the permuted view."""
+    `index_select` on the contiguous pixel-major tensor, then the same view (images[idx] on the permuted
+    view gathers strided pixels, several times slower)."""
     idx = idx.to(images.device)
     if images.dim() == 4 and images.is_contiguous(memory_format=torch.channels_last):
         return images.permute(0, 2, 3, 1).index_select(0, idx).permute(0, 3, 1, 2)
