@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The GPU half of the performance work, for a session that is lent a device. Build the carry here first
-# (`bash benchmarks/gpu_bundle.sh`: Ray, Optuna and MLflow for the device's Python, which lacks them, and
+# (`bash tools/gpu_bundle.sh`: Ray, Optuna and MLflow for the device's Python, which lacks them, and
 # a link to the DFDC train faces), then call the device from the repository root with
 #   carry: [".gpu-bundle/overlay.tar.xz", ".gpu-bundle/data/train"]    timeout_s: 600
-#   command: OUT=$OUT bash benchmarks/gpu_check.sh                      (or STEPS="..." to pick steps)
+#   command: OUT=$OUT bash tools/gpu_check.sh                      (or STEPS="..." to pick steps)
 # Where dfsweep's dependencies do not import, the overlay is unpacked (.gpu-bundle/overlay/, ~5 s) and put
 # on PYTHONPATH with the checkout (Ray's workers inherit it). Each step's output goes to $OUT (default
 # gpu-check/) and its last line is echoed. Steps, most needed first:

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# What a session lent a device carries there for benchmarks/gpu_check.sh, built here (run from the repository
+# What a session lent a device carries there for tools/gpu_check.sh, built here (run from the repository
 # root with dfsweep installed, i.e. its virtual environment active; needs the package registries and an
 # interpreter of the device's Python version):
 #
-#   bash benchmarks/gpu_bundle.sh                 # -> .gpu-bundle/overlay.tar.xz and .gpu-bundle/data (a link)
+#   bash tools/gpu_bundle.sh                 # -> .gpu-bundle/overlay.tar.xz and .gpu-bundle/data (a link)
 #
 # The device's image has Python 3.12 with torch, torchvision, numpy, pandas, scikit-learn and ~200 other
-# packages (benchmarks/device-packages.txt, copied from the device tool's notes) but not Ray, Optuna or
+# packages (tools/device-packages.txt, copied from the device tool's notes) but not Ray, Optuna or
 # MLflow, and nothing there reaches a registry. So this downloads the wheels of ray[tune], optuna and
 # mlflow at the versions installed here (the ones the tests ran with) and their dependencies for that
 # Python, keeps those the image lacks, installs them into one folder (`pip install --target`), drops what
@@ -23,10 +23,10 @@
 # Python 3.12.1 here, beside the 47 wheels it depends on and the image has (no torch there).
 #
 # On the device, one call: carry [".gpu-bundle/overlay.tar.xz", ".gpu-bundle/data/train"] and run
-# `OUT=$OUT bash benchmarks/gpu_check.sh` (it unpacks the overlay where Ray does not import).
+# `OUT=$OUT bash tools/gpu_check.sh` (it unpacks the overlay where Ray does not import).
 #
 # PYVER (default 3.12) picks the target Python; PYTHON the interpreter of that version used to install
-# (default: python$PYVER, else pyenv's). PKGS (default benchmarks/device-packages.txt) lists what the target
+# (default: python$PYVER, else pyenv's). PKGS (default tools/device-packages.txt) lists what the target
 # already has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +37,7 @@ if [ -z "$py" ]; then               # the first candidate that runs (a pyenv shi
     if "$c" -c pass 2>/dev/null; then py=$(command -v "$c"); break; fi
   done
 fi
-pkgs=${PKGS:-benchmarks/device-packages.txt}
+pkgs=${PKGS:-tools/device-packages.txt}
 [ -n "$py" ] || { echo "gpu_bundle: no Python $pyver interpreter (set PYTHON)"; exit 2; }
 out=.gpu-bundle
 work=$(mktemp -d)
