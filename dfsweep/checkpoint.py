@@ -13,9 +13,14 @@ import torch
 
 from .errors import DfsweepError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "atomic_write_bytes", "FORMAT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "atomic_write_bytes", "FORMAT", "CheckpointWriteError"]
 
 FORMAT = "dfsweep-checkpoint-v1"
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (a read-only or full disk, a path in the way): the trial that
+    needed it fails with this one-line reason; the rest of the sweep goes on."""
 
 
 def _plain(obj: Any) -> Any:

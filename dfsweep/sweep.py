@@ -31,6 +31,7 @@ from .checkpoint import atomic_write_bytes
 from .config import Config, apply_overrides, config_from_dict, read_yaml
 from .errors import DfsweepError
 from .space import SearchSpace, parse_space
+from .storage import check_sweeps_folder
 
 __all__ = ["SweepPaths", "prepare_sweep", "run_sweep", "SweepOutcome", "resolve_sweep_dir", "experiment_location"]
 
@@ -99,7 +100,9 @@ def prepare_sweep(space_yaml: str, sets: List[str], data: Optional[str], name: O
         if extra:
             log.warning("--resume: --set/--data ignored; the sweep continues with %s", paths.spec)
         cfg = config_from_dict(raw)
-        return cfg, parse_space(cfg), paths
+        space = parse_space(cfg)
+        check_sweeps_folder(root)
+        return cfg, space, paths
 
     raw = read_yaml(space_yaml)
     try:
@@ -117,6 +120,7 @@ def prepare_sweep(space_yaml: str, sets: List[str], data: Optional[str], name: O
     if cfg.sweep.name != sweep_name:
         cfg = cfg.replace({"sweep.name": sweep_name})
         space = parse_space(cfg)  # the space's base config carries the name into best.yaml
+    check_sweeps_folder(root)   # read-only or full: one line now, not a failed trial later
     return cfg, space, paths
 
 

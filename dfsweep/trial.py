@@ -1,6 +1,9 @@
 """One Ray Tune trial: sampled params -> config -> `fit` -> `tune.report(metrics, checkpoint)` each epoch."""
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import tempfile
 from pathlib import Path
 from typing import Any, Dict
@@ -8,6 +11,7 @@ from typing import Any, Dict
 import torch
 from ray import tune
 
+from .checkpoint import CheckpointWriteError
 from .data import DecodedSet
 from .objective import objective_of
 from .roles import trial_config
@@ -63,6 +67,27 @@ def _replay_finished(seen_epoch: int, metric: str, mode: str) -> None:
         tune.report({**_reportable(history[i]), **objective_of(history[: i + 1], metric, mode)}, checkpoint=ckpt)
 
 
+def _save_state(state: Dict[str, Any], path: Path) -> None:
+    """torch.save reports a failed disk write as an opaque RuntimeError; writing its bytes here fails with
+    the OSError that names the reason (no space left, read-only file system)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    path.write_bytes(buf.getbuffer())
+
+
+@contextlib.contextmanager
+def _writing_checkpoint(epoch: int):
+    """An OSError while the epoch's checkpoint is written (locally or into Tune's storage) fails the trial with
+    one line saying which epoch and why; the full error stays chained in the traceback Tune records."""
+    try:
+        yield
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e).splitlines()[0]
+        where = e.filename or e.strerror          # pyarrow (Tune's copy into storage) names the path in strerror
+        detail = f" ({where})" if where and where != reason else ""
+        raise CheckpointWriteError(f"the checkpoint of epoch {epoch} could not be written: {reason}{detail}") from e
+
+
 def _placement(device: str) -> Dict[str, float]:
     """What this trial was given: its GPU share (`resources_per_trial.gpu`, fractional allowed), the
     number of GPUs Ray made visible to it (CUDA_VISIBLE_DEVICES) and whether it trains on one
@@ -96,8 +121,9 @@ def run_trial(params: Dict[str, Any], data: DecodedSet, space: SearchSpace, metr
 
     def on_epoch(metrics: Dict[str, Any], state_fn) -> None:
         state = state_fn()
-        with tempfile.TemporaryDirectory(prefix="dfsweep-ckpt-") as d:
-            torch.save(state, Path(d) / STATE_FILE)
+        with _writing_checkpoint(state["epoch"]), tempfile.TemporaryDirectory(prefix="dfsweep-ckpt-") as d:
+            _save_state(state, Path(d) / STATE_FILE)
+            # Tune copies the checkpoint into the experiment's storage inside report()
             tune.report({**_reportable(metrics), **objective_of(state["history"], metric, mode), **placement},
                         checkpoint=tune.Checkpoint.from_directory(d))
 
