@@ -37,12 +37,13 @@ class SearchThenConfirm(Searcher):
     with parameters it did not suggest."""
 
     def __init__(self, searcher: Searcher, *, num_samples: int, budget_s: Optional[float], confirm: ConfirmConfig,
-                 recipe: bool, metric: str, mode: str, phase_file: Optional[str] = None):
+                 recipe: bool, metric: str, mode: str, phase_file: Optional[str] = None,
+                 clock: Optional[BudgetClock] = None):
         super().__init__(metric=metric, mode=mode)
         self.phase_file, self.phase = phase_file, ""
         self.searcher = searcher
         self.num_samples, self.confirm, self.recipe = num_samples, confirm, recipe
-        self.clock = BudgetClock(budget_s)
+        self.clock = clock if clock is not None else BudgetClock(budget_s)   # shared with the budget's stopper
         self.search: Dict[str, Dict[str, Any]] = {}      # trial id -> its Tune config
         self.live: set = set()                            # search trials not yet ended
         self.best: Dict[str, Tuple[float, float, float]] = {}  # trial id -> (objective, auc, val_loss) at its best epoch
@@ -74,6 +75,10 @@ class SearchThenConfirm(Searcher):
         if not self.queue:
             self._enter("done")       # Tune may not ask again: its trial count can end the search first
         return config
+
+    def search_budget_over(self) -> bool:
+        """Whether the search's time budget is spent (the scheduler then ends search trials not yet started)."""
+        return self.clock.over()
 
     def on_trial_result(self, trial_id: str, result: Dict) -> None:
         if trial_id in self.search:

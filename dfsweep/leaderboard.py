@@ -3,7 +3,8 @@
 Search rows (the recipe row among them) are ranked; a configuration that was confirmed carries the mean,
 standard deviation and number of its confirmation runs, and the confirmed configurations rank first, by
 that mean. Confirmation runs follow as rows of their own (role `confirm`, `confirms` = the trial they
-repeat), unranked.
+repeat), unranked. Each row's status and note say how its trial ended (dfsweep.statuses); a trial with no
+scored epoch keeps its scores empty and says so in its note.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pandas as pd
 from .bootstrap import STATS
 from .objective import best_epoch, rank_key
 from .roles import CONFIRM, FOLD, OF, ROLE, SEARCH, SEED_OFFSET, split_params
+from .statuses import ERROR, RETRIES, ending
 
 __all__ = ["TrialRecord", "read_trials", "leaderboard", "confirmed", "winner_row"]
 
@@ -35,7 +37,7 @@ class TrialRecord:
     history: List[Dict[str, Any]]
     best_scores: Optional[np.ndarray] = None      # validation probabilities of the best epoch
     error: str = ""
-    last: Dict[str, Any] = field(default_factory=dict)
+    last: Dict[str, Any] = field(default_factory=dict)   # its last result: why it ended (dfsweep.statuses)
 
     @property
     def role(self) -> str:
@@ -97,10 +99,11 @@ def _row(rec: TrialRecord, metric: str, mode: str, epochs: int) -> Dict[str, Any
         for k in _AT_BEST + tuple(f"{s}_{b}" for s in STATS for b in ("lo", "hi")):
             if k in best and k != metric:
                 row[k] = best[k]
-    else:
+    else:   # no scored epoch: the scores stay empty, and the note says why
         row.update({metric: math.nan, "best_epoch": 0,
                     "epochs_run": int(max((h["epoch"] for h in rec.history), default=0))})
-    row["status"] = "ERROR" if rec.error else ("FINISHED" if row["epochs_run"] >= epochs else "STOPPED_EARLY")
+    end = ending(rec.last, row["epochs_run"], epochs, rec.error, int(rec.last.get(RETRIES, 0) or 0))
+    row["status"], row["note"] = end.status, end.note
     row["error"] = rec.error
     # the node of the trial's last report (Tune adds node_ip to every result): where it ran
     row["node_ip"] = rec.last.get("node_ip") or ""
@@ -123,7 +126,7 @@ def leaderboard(records: List[TrialRecord], metric: str, mode: str, epochs: int)
     search = df[df["role"] != CONFIRM].copy()
     runs = df[df["role"] == CONFIRM].copy()
     # 1. each confirmed configuration's mean, std and n over its confirmation runs (errors excluded)
-    ok = runs[runs["status"] != "ERROR"]
+    ok = runs[runs["status"] != ERROR]
     stats = ok.groupby("confirms")[metric].agg(["mean", "std", "count"]) if len(ok) else None
     for col, agg in (("confirm_mean", "mean"), ("confirm_std", "std"), ("confirm_n", "count")):
         search[col] = search["trial_id"].map(stats[agg]) if stats is not None else math.nan

@@ -4,12 +4,14 @@ from __future__ import annotations
 import math
 import sys
 import time
+from pathlib import Path
 from typing import Any, Dict
 
 from ray import tune
 
 from .objective import OBJECTIVE
 from .roles import CONFIRM, FOLD, OF, RECIPE, SEED_OFFSET, role_of, split_params
+from .statuses import in_words, trial_ending
 
 __all__ = ["ProgressCallback"]
 
@@ -27,6 +29,15 @@ def _with_interval(result: Dict[str, Any], k: str) -> str:
     return f"{k} {result[k]:.3f}"
 
 
+def _last_line(error_file) -> str:
+    """The exception's own line from Tune's error file (its traceback stays in MLflow and the file)."""
+    try:
+        lines = [l for l in Path(error_file).read_text().splitlines() if l.strip()] if error_file else []
+    except OSError:
+        lines = []
+    return lines[-1][:200] if lines else "(error recorded)"
+
+
 class ProgressCallback(tune.Callback):
     """One line per trial event: started (params, or what it confirms), each epoch (metrics with their 95%
     intervals), finished / stopped / failed, always with the search's and the confirmation's counts and the
@@ -37,7 +48,6 @@ class ProgressCallback(tune.Callback):
         self.metric, self.mode, self.num_samples, self.num_confirm, self.epochs = metric, mode, num_samples, num_confirm, epochs
         self.done = set(done)   # trials that finished before an interruption (resume)
         self.best: Dict[str, Any] = {"value": None, "trial": None}
-        self.last_epoch: Dict[str, int] = {}
         self.confirming = False
         self.t0 = time.time()
 
@@ -77,7 +87,6 @@ class ProgressCallback(tune.Callback):
             self._track_best(trial, result)
             return
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
-        self.last_epoch[trial.trial_id] = epoch
         self._track_best(trial, result)
         extra = "  ".join(_with_interval(result, k) if k in ("auc", "f1") else f"{k} {result[k]:.3f}"
                           for k in ("val_loss", "auc", "f1", "recall") if isinstance(result.get(k), (int, float)))
@@ -93,12 +102,10 @@ class ProgressCallback(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         if trial.trial_id in self.done:
             return
-        epoch = self.last_epoch.get(trial.trial_id, 0)
-        how = "finished" if epoch >= self.epochs else f"stopped early after epoch {epoch}"
-        self._echo(f"{trial.trial_id} {how} {self._counts(trials)}")
+        self._echo(f"{trial.trial_id} {in_words(trial_ending(trial, self.epochs))} {self._counts(trials)}")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._echo(f"{trial.trial_id} FAILED (error recorded) {self._counts(trials)}")
+        self._echo(f"{trial.trial_id} FAILED: {_last_line(trial.error_file)} {self._counts(trials)}")
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         # Tune retries a crashed trial (sweep.max_failures): a lost node, a killed worker

@@ -51,6 +51,8 @@ def board_table(board: "pd.DataFrame", metric: str, max_rows: int = 30) -> str:
         out[f"{k} [95%]"] = [_interval(r, k) for _, r in search.iterrows()]
     for k in ("best_epoch", "epochs_run", "status"):
         out[k] = search[k]
+    if "note" in search and (search["note"].fillna("") != "").any():   # why a trial stopped short
+        out["note"] = search["note"].fillna("")
     if "node_ip" in search and search["node_ip"].nunique() > 1:   # a cluster: where each trial ran
         out["node_ip"] = search["node_ip"]
     for c in [c for c in search.columns if c.startswith("param.")]:

@@ -322,7 +322,8 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
     from .progress import ProgressCallback
     from .roles import recipe_params
     from .samplers import build_sampler
-    from .scheduling import SearchBudgetStopper, build_scheduler
+    from .scheduling import BudgetClock, SearchBudgetStopper, build_scheduler
+    from .statuses import StatusCallback
     from .searcher import ResumableOptunaSearch
     from .trial import run_trial
 
@@ -339,7 +340,7 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
         {"cpu": s.resources_per_trial.cpu, "gpu": s.resources_per_trial.gpu})
     n_confirm = max_confirmation_runs(s.confirm, s.start_from_defaults)
     progress = ProgressCallback(s.metric, s.mode, s.num_samples, n_confirm, cfg.train.epochs, done)
-    callbacks = [TrackingCallback(tracker), progress]
+    callbacks = [TrackingCallback(tracker, cfg.train.epochs), progress, StatusCallback()]
     if resume and tune.Tuner.can_restore(location):
         echo(f"resuming sweep {s.name} from {location}")
         tuner = tune.Tuner.restore(location, trainable=trainable, resume_unfinished=True, resume_errored=True)
@@ -351,7 +352,8 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
             space.define_by_run(), metric=OBJECTIVE, mode=s.mode, sampler=build_sampler(s.sampler, s.seed),
             study_name=s.name, storage=storage,
             points_to_evaluate=[recipe_params(space)] if s.start_from_defaults else None)
-        searcher = SearchThenConfirm(optuna_search, num_samples=s.num_samples, budget_s=s.time_budget_s,
+        clock = BudgetClock(s.time_budget_s)   # one budget: the searcher stops asking, the stopper stops trials
+        searcher = SearchThenConfirm(optuna_search, num_samples=s.num_samples, budget_s=s.time_budget_s, clock=clock,
                                      confirm=s.confirm, recipe=s.start_from_defaults, metric=OBJECTIVE,
                                      mode=s.mode, phase_file=str(paths.phase.resolve()))
         storage_path, exp_name = _split_location(location)
@@ -364,7 +366,7 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
                 trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
             run_config=tune.RunConfig(
                 name=exp_name, storage_path=storage_path, callbacks=callbacks, verbose=0,
-                stop=SearchBudgetStopper(s.time_budget_s),
+                stop=SearchBudgetStopper(s.time_budget_s, clock),
                 failure_config=tune.FailureConfig(max_failures=retries(s.max_failures, address)),
                 # 2, not 1: the newest snapshot may still name the previous checkpoint after a kill -9
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),

@@ -2,7 +2,8 @@
 
 All logging happens on the driver (a Tune callback), so trials need no tracking access of their own and
 every run's status follows Tune's: a trial stopped by ASHA is FINISHED, one that raised is FAILED, one
-that died with the driver is KILLED on the next start.
+that died with the driver is KILLED on the next start. The tags `dfsweep.status` and `dfsweep.status_note`
+say how each trial ended, in the leaderboard's words (dfsweep.statuses: STOPPED_BY_ASHA, ENDED_BY_BUDGET, ...).
 """
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ from .errors import DfsweepError
 from .held_writes import HeldWrites
 from .objective import OBJECTIVE
 from .roles import ROLE, SEARCH, split_params
+from .statuses import Ending, trial_ending
 
 __all__ = ["SweepTracker", "TrackingCallback", "FinalizeTracker", "default_tracking_uri", "warm_store", "TRIAL_TAG"]
 
 log = logging.getLogger("dfsweep.tracking")
 
 TRIAL_TAG = "dfsweep.trial_id"
+STATUS_TAG = "dfsweep.status"        # how the trial ended (dfsweep.statuses): the leaderboard's status
+NOTE_TAG = "dfsweep.status_note"     # ... and its note ("after epoch 2 of 4", "no epoch finished")
 PARENT_TAG = "mlflow.parentRunId"
 SWEEP_TAG = "dfsweep.sweep"
 
@@ -152,9 +156,13 @@ class SweepTracker:
     def log_epoch(self, run_id: str, metrics: Mapping[str, Any], step: int) -> None:
         self._log_metrics(run_id, metrics, step)
 
-    def end_child(self, run_id: str, status: str, error: Optional[str] = None) -> None:
+    def end_child(self, run_id: str, status: str, error: Optional[str] = None, end: Optional[Ending] = None) -> None:
+        """Close a trial's run; `end`: why it ended, as the tags STATUS_TAG and NOTE_TAG."""
         if error:
             self.client.set_tag(run_id, "error", error[:5000])
+        if end is not None:
+            self.client.set_tag(run_id, STATUS_TAG, end.status)
+            self.client.set_tag(run_id, NOTE_TAG, end.note)
         self.client.set_terminated(run_id, status=status)
 
     def close_dangling(self, keep: Iterable[str] = ()) -> int:
@@ -213,8 +221,9 @@ class TrackingCallback(tune.Callback):
     """Mirrors Tune's trial lifecycle into MLflow child runs. Never raises (an exception in a Tune callback
     aborts the whole sweep): a write the store cannot take now is held and written when it answers again."""
 
-    def __init__(self, tracker: SweepTracker):
+    def __init__(self, tracker: SweepTracker, epochs: int = 0):
         self.tracker = tracker
+        self.epochs = epochs                # each trial's epochs: fewer means it was stopped short
         self.runs: Dict[str, str] = {}
         self.logged: Dict[str, int] = {}    # trial -> last epoch in MLflow
         self.held = HeldWrites(store_unavailable)   # what a tracking server that is down could not take yet
@@ -253,14 +262,17 @@ class TrackingCallback(tune.Callback):
             self.logged[trial.trial_id] = step
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self._safe(trial, lambda: self.tracker.end_child(self._run_id(trial), "FINISHED"))
+        # MLflow's FINISHED also for a trial ASHA or the budget stopped: it ended as the sweep meant; the tags say why
+        end = trial_ending(trial, self.epochs)
+        self._safe(trial, lambda: self.tracker.end_child(self._run_id(trial), "FINISHED", end=end))
 
     def on_trial_error(self, iteration, trials, trial, **info):
         def fail():
             err = None
             if trial.error_file and Path(trial.error_file).is_file():
                 err = Path(trial.error_file).read_text()[-5000:]
-            self.tracker.end_child(self._run_id(trial), "FAILED", err)
+            reason = (err or "").strip().splitlines()[-1:] or ["failed"]
+            self.tracker.end_child(self._run_id(trial), "FAILED", err, trial_ending(trial, self.epochs, reason[0]))
         self._safe(trial, fail)
 
 

@@ -11,11 +11,14 @@ from ray import tune
 from ray.tune import Result
 
 from dfsweep.leaderboard import _history, confirmed, leaderboard, read_trials, winner_row
+from dfsweep.report import board_table
 from dfsweep.roles import CONFIRM, FOLD, OF, RECIPE, ROLE, SEED_OFFSET
+from dfsweep.statuses import BUDGET, ENDED_BY, RETRIES
 from dfsweep.trial import STATE_FILE
 
 
-def _result(tmp_path, name, ckpt_epochs, df_epochs, auc=lambda e: e / 100, error=None, config=None, scores=None):
+def _result(tmp_path, name, ckpt_epochs, df_epochs, auc=lambda e: e / 100, error=None, config=None, scores=None,
+            last=None):
     row = lambda e: {"epoch": e, "training_iteration": e, "auc": auc(e), "f1": auc(e), "val_loss": 1 / e,
                      "auc_lo": auc(e) - 0.1, "auc_hi": auc(e) + 0.1}
     ckpt = None
@@ -27,7 +30,9 @@ def _result(tmp_path, name, ckpt_epochs, df_epochs, auc=lambda e: e / 100, error
                    d / STATE_FILE)
         ckpt = tune.Checkpoint.from_directory(str(d))
     df = pd.DataFrame([row(e) for e in range(1, df_epochs + 1)]) if df_epochs else None
-    return Result(metrics={"trial_id": name, "config": config or {"train.lr": 0.001}}, checkpoint=ckpt, error=error,
+    last = {"done": True} if last is None else last       # Tune's last result of a trial that ended
+    return Result(metrics={"trial_id": name, "config": config or {"train.lr": 0.001}, **last}, checkpoint=ckpt,
+                  error=error,
                   path=str(tmp_path / f"trial_{name}"),
                   metrics_dataframe=df)
 
@@ -49,7 +54,8 @@ def test_leaderboard_status_and_ranking(tmp_path):
     ]
     board = leaderboard(read_trials(results), "auc", "max", epochs=12)
     assert list(board["trial_id"]) == ["full", "tie", "early", "broken"]
-    assert list(board["status"]) == ["FINISHED", "FINISHED", "STOPPED_EARLY", "ERROR"]
+    assert list(board["status"]) == ["FINISHED", "FINISHED", "STOPPED_BY_ASHA", "ERROR"]
+    assert list(board["note"]) == ["", "", "after epoch 2 of 12", "no epoch finished"]
     assert list(board["rank"]) == [1, 2, 3, 4]
     assert board.loc[3, "error"].startswith("training loss became nan") and math.isnan(board.loc[3, "auc"])
     # "full" and "tie" both reach 0.12: the tie goes to the lower validation loss (full: epoch 12)
@@ -86,3 +92,30 @@ def test_confirmed_configurations_rank_first_by_their_mean_and_carry_mean_std_n(
     runs = board[board["role"] == CONFIRM]
     assert list(runs["confirms"]) == ["lucky", "lucky", "recipe", "recipe", "steady", "steady"]
     assert "param.dfsweep.role" not in board and set(runs["seed_offset"]) == {1, 2}
+
+
+def test_why_each_trial_ended_is_its_status_and_a_trial_without_an_epoch_says_so(tmp_path):
+    """The budget's mark, Tune's `done`, the restarts StatusCallback counts and a missing end each give their
+    own status; a trial with no finished epoch has empty scores and the note "no epoch finished"."""
+    results = [
+        _result(tmp_path, "asha", 2, 2),
+        _result(tmp_path, "budget", 3, 3, last={"done": True, ENDED_BY: BUDGET}),
+        _result(tmp_path, "unstarted", 0, 0, last={"done": True, ENDED_BY: BUDGET}),
+        _result(tmp_path, "retried", 12, 12, last={"done": True, RETRIES: 1}),
+        _result(tmp_path, "cut", 5, 5, last={}),            # Ctrl-C: Tune never ended it
+        _result(tmp_path, "finished_at_budget", 12, 12, last={"done": True, ENDED_BY: BUDGET}),
+    ]
+    board = leaderboard(read_trials(results), "auc", "max", epochs=12).set_index("trial_id")
+    assert board.loc["asha", ["status", "note"]].tolist() == ["STOPPED_BY_ASHA", "after epoch 2 of 12"]
+    assert board.loc["budget", ["status", "note"]].tolist() == ["ENDED_BY_BUDGET", "after epoch 3 of 12"]
+    assert board.loc["unstarted", ["status", "note"]].tolist() == ["ENDED_BY_BUDGET", "no epoch finished"]
+    assert board.loc["retried", ["status", "note"]].tolist() == ["TRIAL_RETRIED",
+                                                                 "restarted once after a failure, then finished"]
+    assert board.loc["cut", "status"] == "INTERRUPTED" and "--resume" in board.loc["cut", "note"]
+    assert board.loc["finished_at_budget", ["status", "note"]].tolist() == ["FINISHED", ""]
+    row = board.loc["unstarted"]
+    assert row["epochs_run"] == 0 and all(pd.isna(row[k]) for k in ("auc", "f1", "val_loss", "auc_lo"))
+    assert row["rank"] == len(board)                          # unscored: last
+    printed = board_table(board.reset_index(), "auc")
+    line = next(l for l in printed.splitlines() if "unstarted" in l)
+    assert "ENDED_BY_BUDGET" in line and "no epoch finished" in line and "nan" not in printed.lower()
