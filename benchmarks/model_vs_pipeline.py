@@ -30,13 +30,13 @@ import time
 import numpy as np
 import torch
 
-from dfsweep.augment import build_train_augment
+from dfsweep.augment import Augmenter
+from dfsweep.batches import batch_generator
 from dfsweep.config import config_from_dict
 from dfsweep.data import load_labelled, split_indices
 from dfsweep.losses import build_loss
 from dfsweep.runtime import configure_threads, pick_device
-from dfsweep.train import (batch_generator, build_model, build_optimizer, compile_step, fit, images_to_tensor,
-                           train_autocast)
+from dfsweep.train import build_model, build_optimizer, compile_step, fit, images_to_tensor, train_autocast
 
 
 def model_throughput(cfg, device, steps: int) -> float:
@@ -86,7 +86,7 @@ def augment_ms(cfg, images: torch.Tensor, reps: int = 20) -> tuple[float, float]
         v2.RandomApply([v2.GaussianBlur(5, (0.1, a.blur_sigma_max))], p=a.blur_p),
         v2.ToDtype(torch.float32, scale=True), v2.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     ])
-    batched = build_train_augment(a, channels_last=cfg.train.channels_last)
+    batched = Augmenter(a, channels_last=cfg.train.channels_last)
     n = cfg.train.batch_size
     labels = torch.zeros(n)
     times = {"batched": [], "v2": []}
@@ -97,9 +97,8 @@ def augment_ms(cfg, images: torch.Tensor, reps: int = 20) -> tuple[float, float]
     plan_s = (time.perf_counter() - t0) / reps
     for r in range(reps):
         rows = torch.arange(r * n, (r + 1) * n)
-        how = {"gen": batch_generator(0, 1, r)} if plan is None else {"planned": plan[r]}
         t0 = time.perf_counter()
-        batched(images, labels, rows=rows, **how)
+        batched(images, labels, plan[r], rows=rows)
         times["batched"].append(time.perf_counter() - t0 + plan_s)
         t0 = time.perf_counter()
         torch.stack([per_image(images[i]) for i in rows.tolist()])

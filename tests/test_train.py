@@ -144,13 +144,13 @@ def test_the_gpu_data_path_run_on_the_cpu_trains_like_the_per_box_path(preset, m
     """The augmentation's GPU path (an epoch's plan held as tensors on the device, one roi_align crop per
     batch, the blurred or sharpened samples picked by index rows), made to run on the CPU: it learns, and
     its losses track the per-box path's to within interpolation rounding at the boxes' edges."""
-    from dfsweep.augment import batched
+    from dfsweep.augment import pipeline
     data = _set(n_real=60, n_fake=20)
     cfg = config_from_dict({"data": {"image_size": 64, "val_fraction": 0.25},
                             "model": {"name": "deepfakenet", "width": 0.25}, "augment": {"preset": preset},
                             "train": {"epochs": 4, "batch_size": 8, "lr": 3e-3, "threads": 1, "channels_last": True}})
     per_box = fit(cfg, data)
-    monkeypatch.setattr(batched, "gpu_or_none", lambda device: device)     # plans go "to the device": the CPU
+    monkeypatch.setattr(pipeline, "gpu_or_none", lambda device: device)    # plans go "to the device": the CPU
     batched_path = fit(cfg, data)
     assert max(h["auc"] for h in batched_path.history) > 0.8
     first, other = batched_path.history[0]["train_loss"], per_box.history[0]["train_loss"]
