@@ -485,3 +485,15 @@ def load_config(path: str | Path, sets: list[str] | None = None) -> Config:
         return config_from_dict(raw)
     except DfsweepError as e:
         raise DfsweepError(f"{path}: {e}") from None
+
+
+def flat_dict(d: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """A config dict as dotted keys (`train.lr`), as MLflow params show it; the `search` block stays whole."""
+    out: Dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and k != "search":
+            out.update(flat_dict(v, key + "."))
+        else:
+            out[key] = v
+    return out

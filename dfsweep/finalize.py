@@ -21,14 +21,14 @@ import numpy as np
 import pandas as pd
 
 from .checkpoint import atomic_write_bytes, save_checkpoint
-from .config import Config, apply_overrides, config_from_dict, read_yaml
+from .config import Config, apply_overrides, config_from_dict, flat_dict, read_yaml
 from .data import load_labelled, load_unlabelled, split_indices
 from .errors import DfsweepError
 from .finalize_state import ResumeState, data_digest, training_config
 from .metrics import choose_threshold
 from .predict import write_csv
 from .report import format_epoch
-from .sweep import _flat, resolve_sweep_dir
+from .sweep import resolve_sweep_dir
 from .train import FitResult, fit, images_to_tensor, predict_scores
 
 __all__ = ["finalize", "finalize_config", "submission_frame", "OUTPUTS"]
@@ -85,7 +85,7 @@ def finalize(sweep: Optional[str] = None, *, data: Optional[str] = None, test: O
     cfg = finalize_config(sweep_dir, list(sets), data, test)
     out_dir = Path(out) if out else sweep_dir / "final"
     run = ResumeState(out_dir)
-    config = training_config(_flat(cfg.to_dict()))
+    config = training_config(flat_dict(cfg.to_dict()))
     run.check(config, resume, restart)
 
     # 1. every input validated before any output: training data, test images
@@ -201,7 +201,7 @@ def _track(sweep_dir: Path, cfg: Config, hist1, hist2, thr, files, echo) -> Opti
     name = state.get("experiment") or cfg.sweep.name or sweep_dir.name
     t = FinalizeTracker(state["tracking_uri"], name, state.get("parent_run_id"))
     try:
-        t.log_params(_flat(cfg.to_dict()))
+        t.log_params(flat_dict(cfg.to_dict()))
         t.log_curve(hist1, "stage1_")
         t.log_curve(hist2, "stage2_")
         t.log_metrics({f"threshold_{k}": v for k, v in thr.items()})

@@ -28,7 +28,7 @@ import pandas as pd
 import yaml
 
 from .checkpoint import atomic_write_bytes
-from .config import Config, apply_overrides, config_from_dict, read_yaml
+from .config import Config, apply_overrides, config_from_dict, flat_dict, read_yaml
 from .errors import DfsweepError
 from .space import SearchSpace, parse_space
 from .storage import check_sweeps_folder
@@ -309,7 +309,7 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
     if not resume:
         _write_text(paths.spec, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     _point_latest(paths)
-    parent = tracker.start_parent(s.name, _flat(cfg.to_dict()), run_id=state.get("parent_run_id"))
+    parent = tracker.start_parent(s.name, flat_dict(cfg.to_dict()), run_id=state.get("parent_run_id"))
     _write_state(paths, tracking_uri=uri, parent_run_id=parent, experiment=s.name, address=address,
                  storage=location, status="RUNNING")
     tracker.log_parent_artifact(paths.spec)
@@ -344,8 +344,7 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
     if resume and tune.Tuner.can_restore(location):
         echo(f"resuming sweep {s.name} from {location}")
         tuner = tune.Tuner.restore(location, trainable=trainable, resume_unfinished=True, resume_errored=True)
-        # fresh callbacks (the pickled ones hold the previous driver's counters)
-        tuner._local_tuner.get_run_config().callbacks = callbacks
+        _replace_callbacks(tuner, callbacks)
     else:
         storage = optuna.storages.RDBStorage(f"sqlite:///{paths.optuna_db.resolve()}")
         optuna_search = ResumableOptunaSearch(
@@ -421,6 +420,13 @@ def _settle_tracking(held, close_parent: Callable[[], None], uri: str, echo: Cal
     return missing
 
 
+def _replace_callbacks(tuner, callbacks: List[Any]) -> None:
+    """A restored Tuner's callbacks are the pickled ones of the previous driver (its counters, its MLflow
+    client state); Tuner.restore takes no run config, so the fresh ones go into the run config it restored,
+    a private attribute (checked against Ray 2.60)."""
+    tuner._local_tuner.get_run_config().callbacks = callbacks
+
+
 def _read_phase(paths: SweepPaths) -> str:
     return paths.phase.read_text().strip() if paths.phase.is_file() else ""
 
@@ -436,15 +442,4 @@ def _verdict_metrics(board: pd.DataFrame, verdict, metric: str) -> Dict[str, flo
         key = name.split(" ")[0].replace("-", "_")
         out.update({f"p_better_than_{key}": c.p_better, f"diff_vs_{key}": c.diff,
                     f"diff_vs_{key}_lo": c.diff_lo, f"diff_vs_{key}_hi": c.diff_hi})
-    return out
-
-
-def _flat(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and k != "search":
-            out.update(_flat(v, key + "."))
-        else:
-            out[key] = v
     return out

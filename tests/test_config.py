@@ -122,3 +122,9 @@ def test_augment_presets_in_the_config_are_the_registered_ones():
     assert set(typing.get_args(hint)) == set(PRESETS.names())
     with pytest.raises(DfsweepError, match="augment.preset"):
         config_from_dict({"augment": {"preset": "nope"}})
+
+
+def test_flat_dict_gives_dotted_keys_and_keeps_the_search_block_whole():
+    from dfsweep.config import flat_dict
+    flat = flat_dict({"train": {"lr": 1e-3, "epochs": 2}, "search": {"train.lr": {"float": [1e-4, 1e-2]}}})
+    assert flat == {"train.lr": 1e-3, "train.epochs": 2, "search": {"train.lr": {"float": [1e-4, 1e-2]}}}
