@@ -301,9 +301,36 @@ def _connect_ray(address: Optional[str], echo: Callable[[str], None]) -> None:
 def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, state: Dict[str, Any],
                    address: Optional[str], location: str, resume: bool, uri: str,
                    echo: Callable[[str], None], t0: float) -> SweepOutcome:
-    s = cfg.sweep
     # 4. the tracking store (one that cannot be opened leaves no sweep folder behind), the folder, its spec
-    from .tracking import SweepTracker, TrackingCallback       # its client quiets MLflow's and Alembic's loggers
+    tracker, parent = _open_records(cfg, paths, state, address, location, resume, uri)
+    # 5. the search algorithm (Optuna, then the confirmation runs), the scheduler, the Tuner
+    tuner, callbacks = _build_tuner(cfg, space, paths, data, address, location, resume, tracker, echo)
+    results = tuner.fit()
+    # Ctrl-C (SIGINT): Tune stops the loop, saves its state and returns; unfinished trials and the rest of
+    # the search or confirmation wait for --resume
+    interrupted = bool(_unfinished_trials(location)) or _read_phase(paths) != "done"
+    # 6. the leaderboard, the verdict on the winner, best.yaml, and the parent run's artifacts
+    board, best, verdict, lines = _write_results(cfg, space, paths, data, results, interrupted)
+
+    def close_parent() -> None:
+        tracker.close_dangling(keep={str(t) for t in board["trial_id"]} if len(board) else ())
+        tracker.log_parent_artifact(paths.leaderboard)
+        if best is not None:
+            tracker.log_parent_artifact(paths.best)
+            tracker.log_parent_metrics(_verdict_metrics(board, verdict, cfg.sweep.metric))
+        tracker.end_parent("KILLED" if interrupted else "FINISHED")
+    incomplete = _settle_tracking(callbacks[0].held, close_parent, uri, echo)
+    wall = time.time() - t0
+    _write_state(paths, status="INTERRUPTED" if interrupted else "FINISHED", wall_s=wall,
+                 mlflow_incomplete=incomplete)
+    return SweepOutcome(paths, board, best, wall, parent, interrupted, lines)
+
+
+def _open_records(cfg: Config, paths: SweepPaths, state: Dict[str, Any], address: Optional[str], location: str,
+                  resume: bool, uri: str):
+    """The MLflow experiment and parent run, the sweep folder with its spec, state.json: (tracker, parent id)."""
+    s = cfg.sweep
+    from .tracking import SweepTracker       # its client quiets MLflow's and Alembic's loggers
     tracker = SweepTracker(uri, s.name, artifact_root=paths.root / "mlartifacts")
     paths.dir.mkdir(parents=True, exist_ok=True)
     if not resume:
@@ -313,18 +340,19 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
     _write_state(paths, tracking_uri=uri, parent_run_id=parent, experiment=s.name, address=address,
                  storage=location, status="RUNNING")
     tracker.log_parent_artifact(paths.spec)
+    return tracker, parent
 
-    # 5. the search algorithm (Optuna, then the confirmation runs), the scheduler, the Tuner
+
+def _build_tuner(cfg: Config, space: SearchSpace, paths: SweepPaths, data, address: Optional[str], location: str,
+                 resume: bool, tracker, echo: Callable[[str], None]):
+    """The Tuner (restored on --resume) and its callbacks: MLflow, the progress lines, the statuses."""
+    s = cfg.sweep
     import optuna
     from ray import tune
-    from .confirm import SearchThenConfirm, max_confirmation_runs
-    from .objective import OBJECTIVE
+    from .confirm import max_confirmation_runs
     from .progress import ProgressCallback
-    from .roles import recipe_params
-    from .samplers import build_sampler
-    from .scheduling import BudgetClock, SearchBudgetStopper, build_scheduler
     from .statuses import StatusCallback
-    from .searcher import ResumableOptunaSearch
+    from .tracking import TrackingCallback
     from .trial import run_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -345,38 +373,51 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
         echo(f"resuming sweep {s.name} from {location}")
         tuner = tune.Tuner.restore(location, trainable=trainable, resume_unfinished=True, resume_errored=True)
         _replace_callbacks(tuner, callbacks)
-    else:
-        storage = optuna.storages.RDBStorage(f"sqlite:///{paths.optuna_db.resolve()}")
-        optuna_search = ResumableOptunaSearch(
-            space.define_by_run(), metric=OBJECTIVE, mode=s.mode, sampler=build_sampler(s.sampler, s.seed),
-            study_name=s.name, storage=storage,
-            points_to_evaluate=[recipe_params(space)] if s.start_from_defaults else None)
-        clock = BudgetClock(s.time_budget_s)   # one budget: the searcher stops asking, the stopper stops trials
-        searcher = SearchThenConfirm(optuna_search, num_samples=s.num_samples, budget_s=s.time_budget_s, clock=clock,
-                                     confirm=s.confirm, recipe=s.start_from_defaults, metric=OBJECTIVE,
-                                     mode=s.mode, phase_file=str(paths.phase.resolve()))
-        storage_path, exp_name = _split_location(location)
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher, scheduler=build_scheduler(cfg), num_samples=s.num_samples + n_confirm,
-                max_concurrent_trials=s.max_concurrent_trials or None, reuse_actors=s.reuse_actors,
-                trial_name_creator=lambda t: t.trial_id,
-                trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
-            run_config=tune.RunConfig(
-                name=exp_name, storage_path=storage_path, callbacks=callbacks, verbose=0,
-                stop=SearchBudgetStopper(s.time_budget_s, clock),
-                failure_config=tune.FailureConfig(max_failures=retries(s.max_failures, address)),
-                # 2, not 1: the newest snapshot may still name the previous checkpoint after a kill -9
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
-        )
-    results = tuner.fit()
-    # Ctrl-C (SIGINT): Tune stops the loop, saves its state and returns; unfinished trials and the rest of
-    # the search or confirmation wait for --resume
-    unfinished = _unfinished_trials(location)
-    interrupted = bool(unfinished) or _read_phase(paths) != "done"
+        return tuner, callbacks
+    return _new_tuner(cfg, space, paths, trainable, callbacks, n_confirm, address, location), callbacks
 
-    # 6. the leaderboard, the verdict on the winner, best.yaml, and the parent run's artifacts
+
+def _new_tuner(cfg: Config, space: SearchSpace, paths: SweepPaths, trainable, callbacks, n_confirm: int,
+               address: Optional[str], location: str):
+    s = cfg.sweep
+    import optuna
+    from ray import tune
+    from .confirm import SearchThenConfirm
+    from .objective import OBJECTIVE
+    from .roles import recipe_params
+    from .samplers import build_sampler
+    from .scheduling import BudgetClock, SearchBudgetStopper, build_scheduler
+    from .searcher import ResumableOptunaSearch
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{paths.optuna_db.resolve()}")
+    optuna_search = ResumableOptunaSearch(
+        space.define_by_run(), metric=OBJECTIVE, mode=s.mode, sampler=build_sampler(s.sampler, s.seed),
+        study_name=s.name, storage=storage,
+        points_to_evaluate=[recipe_params(space)] if s.start_from_defaults else None)
+    clock = BudgetClock(s.time_budget_s)   # one budget: the searcher stops asking, the stopper stops trials
+    searcher = SearchThenConfirm(optuna_search, num_samples=s.num_samples, budget_s=s.time_budget_s, clock=clock,
+                                 confirm=s.confirm, recipe=s.start_from_defaults, metric=OBJECTIVE,
+                                 mode=s.mode, phase_file=str(paths.phase.resolve()))
+    storage_path, exp_name = _split_location(location)
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, scheduler=build_scheduler(cfg), num_samples=s.num_samples + n_confirm,
+            max_concurrent_trials=s.max_concurrent_trials or None, reuse_actors=s.reuse_actors,
+            trial_name_creator=lambda t: t.trial_id,
+            trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
+        run_config=tune.RunConfig(
+            name=exp_name, storage_path=storage_path, callbacks=callbacks, verbose=0,
+            stop=SearchBudgetStopper(s.time_budget_s, clock),
+            failure_config=tune.FailureConfig(max_failures=retries(s.max_failures, address)),
+            # 2, not 1: the newest snapshot may still name the previous checkpoint after a kill -9
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
+    )
+
+
+def _write_results(cfg: Config, space: SearchSpace, paths: SweepPaths, data, results, interrupted: bool):
+    """leaderboard.csv, the verdict on the winner and best.yaml: (board, best config, verdict, verdict lines)."""
+    s = cfg.sweep
     from .leaderboard import read_trials, leaderboard
     from .verdict import judge, verdict_lines
     records = read_trials(results)
@@ -391,18 +432,7 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
                if top.get("confirm_n", 0) else f"{s.metric} {top[s.metric]:.4f}")
         header = f"# best trial {top['trial_id']} of sweep {s.name}: {how}\n"
         _write_text(paths.best, header + yaml.safe_dump(best, sort_keys=False))
-    def close_parent() -> None:
-        tracker.close_dangling(keep={str(t) for t in board["trial_id"]} if len(board) else ())
-        tracker.log_parent_artifact(paths.leaderboard)
-        if best is not None:
-            tracker.log_parent_artifact(paths.best)
-            tracker.log_parent_metrics(_verdict_metrics(board, verdict, s.metric))
-        tracker.end_parent("KILLED" if interrupted else "FINISHED")
-    incomplete = _settle_tracking(callbacks[0].held, close_parent, uri, echo)
-    wall = time.time() - t0
-    _write_state(paths, status="INTERRUPTED" if interrupted else "FINISHED", wall_s=wall,
-                 mlflow_incomplete=incomplete)
-    return SweepOutcome(paths, board, best, wall, parent, interrupted, lines)
+    return board, best, verdict, lines
 
 
 TRACKING_SETTLE_S = 60.0    # how long the end of a sweep waits for a tracking store that is down
