@@ -163,41 +163,16 @@ def decode_images(
 
     # 1. Cache hit. The images file is written last, so its presence means the set is complete; the
     #    kept mask exists only when some files were bad.
-    if images_file.is_file():
-        try:
-            images = np.load(images_file, allow_pickle=False)
-            kept = np.load(kept_file, allow_pickle=False) if kept_file.is_file() else np.ones(len(paths), bool)
-            ok = (images.dtype == np.uint8 and images.shape[1:] == (size, size, 3)
-                  and kept.shape == (len(paths),) and images.shape[0] == int(kept.sum()))
-        except (OSError, ValueError, EOFError):
-            ok = False
-        if ok:
-            log.info("loaded %d decoded images from cache %s", images.shape[0], images_file)
-            _report_bad(paths, kept, size, on_bad_image, problems=None)
-            return images, kept
-        log.warning("ignoring unreadable cache file %s; decoding again", images_file)
+    cached = _load_cached(images_file, kept_file, len(paths), size)
+    if cached is not None:
+        images, kept = cached
+        log.info("loaded %d decoded images from cache %s", images.shape[0], images_file)
+        _report_bad(paths, kept, size, on_bad_image, problems=None)
+        return images, kept
 
-    # 2. Decode into one preallocated array; Pillow releases the GIL while decoding and resizing,
-    #    so threads use every core without the cost of copying arrays between processes.
+    # 2. Decode; a bad file is reported before anything is written
     t0 = time.perf_counter()
-    out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
-    problems: dict[int, str] = {}
-
-    def work(i: int) -> None:
-        try:
-            out[i] = decode_image(paths[i], size)
-        except BadImage as e:
-            problems[i] = str(e)
-
-    with _strict_truncation():
-        n_threads = threads or _cpu_count()
-        if n_threads == 1:
-            for i in range(len(paths)):
-                work(i)
-        else:
-            with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="dfsweep-decode") as pool:
-                list(pool.map(work, range(len(paths))))
-
+    out, problems = _decode_all(paths, size, threads or _cpu_count())
     kept = np.ones(len(paths), dtype=bool)
     kept[list(problems)] = False
     _report_bad(paths, kept, size, on_bad_image, problems)  # raises in "error" mode, before any write
@@ -214,6 +189,44 @@ def decode_images(
         log.warning("could not write the decoded-image cache %s (%s); continuing without it",
                     images_file, e.strerror or e)
     return images, kept
+
+
+def _load_cached(images_file: Path, kept_file: Path, n: int, size: int) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """(images, kept) from a complete, well-formed cache entry, else None (an unreadable one is warned about)."""
+    if not images_file.is_file():
+        return None
+    try:
+        images = np.load(images_file, allow_pickle=False)
+        kept = np.load(kept_file, allow_pickle=False) if kept_file.is_file() else np.ones(n, bool)
+        if (images.dtype == np.uint8 and images.shape[1:] == (size, size, 3)
+                and kept.shape == (n,) and images.shape[0] == int(kept.sum())):
+            return images, kept
+    except (OSError, ValueError, EOFError):
+        pass
+    log.warning("ignoring unreadable cache file %s; decoding again", images_file)
+    return None
+
+
+def _decode_all(paths: list[Path], size: int, n_threads: int) -> tuple[np.ndarray, dict[int, str]]:
+    """Every image into one preallocated array, and the problem of each file that failed. Pillow releases the
+    GIL while decoding and resizing, so threads use every core without copying arrays between processes."""
+    out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+    problems: dict[int, str] = {}
+
+    def work(i: int) -> None:
+        try:
+            out[i] = decode_image(paths[i], size)
+        except BadImage as e:
+            problems[i] = str(e)
+
+    with _strict_truncation():
+        if n_threads == 1:
+            for i in range(len(paths)):
+                work(i)
+        else:
+            with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="dfsweep-decode") as pool:
+                list(pool.map(work, range(len(paths))))
+    return out, problems
 
 
 def _report_bad(paths: list[Path], kept: np.ndarray, size: int, on_bad_image: str,
