@@ -113,8 +113,15 @@ def _face_layer(rng: np.random.Generator, s: int) -> tuple[Image.Image, float, f
     cx, cy = s / 2, s * 0.47
     fw = s * rng.uniform(0.17, 0.21)                  # half width
     fh = fw * rng.uniform(1.22, 1.42)                 # half height
+    style = _behind_face(d, rng, cx, cy, fw, fh, hair, shade, cloth)
+    _face_and_hair(d, rng, cx, cy, fw, fh, skin, hair, style)
+    eye_y, eye_rh = _eyes_and_brows(d, rng, cx, cy, fw, fh, hair)
+    _nose_and_mouth(d, rng, cx, cy, fw, fh, skin, shade, eye_y, eye_rh)
+    return layer, fw, fh
 
-    # 1. behind the face: long hair, shoulders, neck, ears.
+
+def _behind_face(d, rng, cx, cy, fw, fh, hair, shade, cloth) -> int:
+    """Long hair, shoulders, neck, ears; returns the hair style (0 short, 1 long, 2 bald/shaved)."""
     style = rng.integers(3)                            # 0 short, 1 long, 2 bald/shaved
     if style == 1:
         d.rounded_rectangle([cx - fw * 1.35, cy - fh * 1.1, cx + fw * 1.35, cy + fh * 1.6],
@@ -124,15 +131,20 @@ def _face_layer(rng: np.random.Generator, s: int) -> tuple[Image.Image, float, f
     for side in (-1, 1):
         ex = cx + side * fw * 0.98
         d.ellipse([ex - fw * 0.16, cy - fh * 0.18, ex + fw * 0.16, cy + fh * 0.22], fill=shade)
+    return style
 
-    # 2. the face and the hair on top of it.
+
+def _face_and_hair(d, rng, cx, cy, fw, fh, skin, hair, style) -> None:
+    """The face, and the hair on top of it."""
     d.ellipse([cx - fw, cy - fh, cx + fw, cy + fh], fill=skin)
     if style != 2:
         top = cy - fh * rng.uniform(1.05, 1.2)
         d.chord([cx - fw * 1.08, top, cx + fw * 1.08, cy + fh * rng.uniform(0.0, 0.25)],
                 180, 360, fill=hair)
 
-    # 3. eyes and brows.
+
+def _eyes_and_brows(d, rng, cx, cy, fw, fh, hair) -> tuple[float, float]:
+    """Both eyes and brows; returns the eyes' height and half height (the nose starts there)."""
     eye_y = cy - fh * rng.uniform(0.02, 0.12)
     eye_dx, eye_rw, eye_rh = fw * rng.uniform(0.36, 0.44), fw * rng.uniform(0.15, 0.2), fh * rng.uniform(0.05, 0.08)
     iris = _jitter(rng, _IRIS[rng.integers(len(_IRIS))], 8)
@@ -149,8 +161,10 @@ def _face_layer(rng: np.random.Generator, s: int) -> tuple[Image.Image, float, f
         tilt = side * fh * rng.uniform(-0.04, 0.04)
         d.line([ex - side * eye_rw * 1.1, by + tilt, ex + side * eye_rw * 1.2, by - tilt],
                fill=brow, width=int(brow_w))
+    return eye_y, eye_rh
 
-    # 4. nose and mouth.
+
+def _nose_and_mouth(d, rng, cx, cy, fw, fh, skin, shade, eye_y, eye_rh) -> None:
     nose_y = cy + fh * rng.uniform(0.2, 0.3)
     nose_w = fw * rng.uniform(0.12, 0.2)
     d.line([cx + nose_w * 0.3, eye_y + eye_rh, cx + nose_w * 0.6, nose_y], fill=shade, width=max(1, int(fw * 0.04)))
@@ -170,7 +184,6 @@ def _face_layer(rng: np.random.Generator, s: int) -> tuple[Image.Image, float, f
     else:
         d.line([cx - mouth_w, mouth_y, cx + mouth_w, mouth_y], fill=_mix(lip, (0, 0, 0), 0.5),
                width=max(1, int(fh * 0.02)))
-    return layer, fw, fh
 
 
 def _render(rng: np.random.Generator, size: int) -> tuple[np.ndarray, _Face]:
