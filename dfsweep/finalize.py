@@ -22,14 +22,14 @@ import pandas as pd
 
 from .checkpoint import atomic_write_bytes, save_checkpoint
 from .config import Config, apply_overrides, config_from_dict, flat_dict, read_yaml
-from .data import load_labelled, load_unlabelled, split_indices
+from .data import images_to_tensor, load_labelled, load_unlabelled, split_indices
 from .errors import DfsweepError
 from .finalize_state import ResumeState, data_digest, training_config
 from .metrics import choose_threshold
 from .predict import write_csv
 from .report import format_epoch
 from .sweep import resolve_sweep_dir
-from .train import FitResult, fit, images_to_tensor, predict_scores
+from .train import FitResult, fit, predict_scores
 
 __all__ = ["finalize", "finalize_config", "submission_frame", "OUTPUTS"]
 

@@ -11,13 +11,12 @@ import torch
 
 from .checkpoint import atomic_write_bytes, load_checkpoint
 from .config import Config, config_from_dict
-from .data import DecodedSet, decode_images, list_unlabelled, load_labelled
-from .data.sources import IMAGE_EXTENSIONS
+from .data import IMAGE_EXTENSIONS, DecodedSet, decode_images, images_to_tensor, list_unlabelled, load_labelled
 from .errors import DfsweepError
 from .metrics import score
 from .models import create_model
 from .runtime import configure_threads, pick_device
-from .train import images_to_tensor, predict_scores
+from .train import predict_scores
 
 __all__ = ["LoadedModel", "load_model", "score_images", "predict_paths", "evaluate_checkpoint", "write_csv"]
 
