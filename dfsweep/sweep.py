@@ -246,14 +246,9 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
 def _start_local_ray(address: Optional[str], uri: str, echo: Callable[[str], None]) -> None:
     """A new local Ray (`address` None or "local"), with the MLflow store opened meanwhile."""
     from .tracking import warm_store
-    # a local Ray's start mostly waits on its processes: MLflow's import and store (a new SQLite file is
-    # created and migrated) are opened meanwhile in a thread. Of the ~1200 modules that imports, `click` is
-    # the only one ray.init also imports (checked with Ray 2.60 and MLflow 3.17): the two threads can wait for
-    # each other's import of it, but no import cycle joins them, so no import-lock deadlock.
-    # Ray 2.60 turns token authentication on for every new local Ray (RAY_AUTH_MODE unset) and logs a
-    # WARNING saying so on each start, amid the progress display. Setting RAY_AUTH_MODE=token here instead
-    # was tried: the driver's GCS client then failed with InvalidAuthToken (Ray's own default also
-    # refreshes its cached config), so only the message is silenced
+    # a local Ray's start mostly waits on its processes: MLflow's import and store open meanwhile in a thread
+    # (the two share no import cycle, so no import-lock deadlock; checked with Ray 2.60 and MLflow 3.17)
+    # Ray 2.60 logs a WARNING about token authentication on every local start, amid the progress lines
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     warming = threading.Thread(target=warm_store, args=(uri,), name="dfsweep-mlflow-warm", daemon=True)
     warming.start()

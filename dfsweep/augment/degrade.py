@@ -41,8 +41,7 @@ def jpeg(
     if not idx:
         return images
     # encode_jpeg takes one quality per call, so encode one by one on the CPU, and decode there too: the
-    # GPU decoder (nvJPEG) rounds differently (4-7 grey levels at quality 10-40, measured on an H100), and
-    # libjpeg both ways keeps a CPU run and a GPU run training on the same pixels.
+    # GPU decoder (nvJPEG) rounds differently, and libjpeg both ways keeps CPU and GPU runs on the same pixels
     cpu = images[idx].cpu()
     data = [encode_jpeg(cpu[i], quality=int(qualities[j])) for i, j in enumerate(idx)]
     decoded = torch.stack(decode_jpeg(data)).to(images.device, non_blocking=True)
