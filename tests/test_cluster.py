@@ -286,7 +286,7 @@ def test_fractional_gpu_share_reaches_each_trial(tmp_path):
             data = write_tiny_set(tmp_path / "data", n_real=30, n_fake=10)
             space = _space(tmp_path, data)
             cfg = yaml.safe_load(space.read_text())
-            cfg["train"]["epochs"] = 6
+            cfg["train"]["epochs"] = 40     # long enough that the second trial starts before the first ends
             cfg["sweep"].update({"num_samples": 2, "resources_per_trial": {"cpu": 1, "gpu": 0.5}})
             space.write_text(yaml.safe_dump(cfg))
             env = {**os.environ, **cluster.env}
