@@ -50,7 +50,7 @@ def init_weights(module: nn.Module) -> None:
     """Kaiming for convs, unit BN, small normal for linears; then each `zero_init_last()` hook (timm's habit).
 
     A model built on the meta device (the config's range check) has no values to initialise: there the
-    random inits would only cost time (`normal_` on meta imports torch._dynamo, ~1-1.6 s per process)."""
+    random inits would only cost time (`normal_` on the meta device imports torch's compiler stack)."""
     if any(p.is_meta for p in module.parameters()):
         return
     for m in module.modules():
