@@ -117,6 +117,34 @@ def cmd_demo_data(args) -> int:
     return 0
 
 
+def _run_arguments(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("space", help="sweep YAML with `search:` and `sweep:` sections")
+    sp.add_argument("--data", help="training data folder (overrides data.train)")
+    sp.add_argument("--name", help="sweep name (default: sweep.name, else <yaml stem>-<time>)")
+    sp.add_argument("--resume", action="store_true", help="continue a stopped or killed sweep (default: latest)")
+    sp.add_argument("--address", default=None, help="Ray cluster HOST:PORT to run on, from one of its nodes (default: "
+                    "RAY_ADDRESS; --resume: the sweep's cluster; else a local Ray, as `local` forces); "
+                    "token auth needs RAY_AUTH_MODE=token")
+    sp.add_argument("--storage", default=None, metavar="PATH_OR_URI",
+                    help="where Tune keeps the experiment, as <storage>/<name>: on a cluster a shared path or a URI "
+                    "(s3://...) every node reaches (default sweeps/<name>/tune; --resume: where the sweep recorded it)")
+    sp.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or "
+                    "sqlite under sweeps/)")
+    sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. sweep.num_samples=4")
+
+
+def _finalize_arguments(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("sweep", nargs="?", default=None, help="sweep folder or name (default sweeps/latest)")
+    sp.add_argument("--data", help="training data (default: the sweep's)")
+    sp.add_argument("--test", help="test image folder for submission.csv (default: data.test)")
+    sp.add_argument("--out", help="output folder (default <sweep>/final)")
+    sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. finalize.epochs=10")
+    again = sp.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue a killed or interrupted finalize in the "
+                       "output folder from its last finished epoch (same config and data)")
+    again.add_argument("--restart", action="store_true", help="discard an unfinished finalize's state and start over")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="dfsweep", description="Sweeps for from-scratch deepfake face detectors.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -132,31 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.epochs=3")
     sp.add_argument("--out", help="output folder (default sweeps/train/<config name>)")
 
-    sp = add("run", cmd_run)
-    sp.add_argument("space", help="sweep YAML with `search:` and `sweep:` sections")
-    sp.add_argument("--data", help="training data folder (overrides data.train)")
-    sp.add_argument("--name", help="sweep name (default: sweep.name, else <yaml stem>-<time>)")
-    sp.add_argument("--resume", action="store_true", help="continue a stopped or killed sweep (default: latest)")
-    sp.add_argument("--address", default=None, help="Ray cluster HOST:PORT to run on, from one of its nodes (default: "
-                    "RAY_ADDRESS; --resume: the sweep's cluster; else a local Ray, as `local` forces); "
-                    "token auth needs RAY_AUTH_MODE=token")
-    sp.add_argument("--storage", default=None, metavar="PATH_OR_URI",
-                    help="where Tune keeps the experiment, as <storage>/<name>: on a cluster a shared path or a URI "
-                    "(s3://...) every node reaches (default sweeps/<name>/tune; --resume: where the sweep recorded it)")
-    sp.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or "
-                    "sqlite under sweeps/)")
-    sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. sweep.num_samples=4")
+    _run_arguments(add("run", cmd_run))
 
-    sp = add("finalize", cmd_finalize)
-    sp.add_argument("sweep", nargs="?", default=None, help="sweep folder or name (default sweeps/latest)")
-    sp.add_argument("--data", help="training data (default: the sweep's)")
-    sp.add_argument("--test", help="test image folder for submission.csv (default: data.test)")
-    sp.add_argument("--out", help="output folder (default <sweep>/final)")
-    sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. finalize.epochs=10")
-    again = sp.add_mutually_exclusive_group()
-    again.add_argument("--resume", action="store_true", help="continue a killed or interrupted finalize in the "
-                       "output folder from its last finished epoch (same config and data)")
-    again.add_argument("--restart", action="store_true", help="discard an unfinished finalize's state and start over")
+    _finalize_arguments(add("finalize", cmd_finalize))
 
     sp = add("evaluate", cmd_evaluate)
     sp.add_argument("model", help="a dfsweep checkpoint (.pth)")
