@@ -10,6 +10,7 @@ from typing import Any, Dict, Literal, Mapping, Optional, Tuple
 import yaml
 
 from .errors import DfsweepError
+from .spaces import shipped_names, shipped_space
 
 __all__ = [
     "Config", "DataConfig", "ModelConfig", "LossConfig", "AugmentConfig", "TrainConfig", "SweepConfig",
@@ -461,9 +462,12 @@ def apply_overrides(raw: Dict[str, Any], sets: list[str]) -> Dict[str, Any]:
 
 
 def read_yaml(path: str | Path) -> Dict[str, Any]:
+    """A YAML file, or a shipped search space by name (`deepfakenet`) when no such file exists."""
     p = Path(path)
     if not p.is_file():
-        raise DfsweepError(f"{path}: config file not found")
+        p = shipped_space(str(path))
+        if p is None:
+            raise DfsweepError(f"{path}: config file not found (shipped spaces: {', '.join(shipped_names())})")
     try:
         raw = yaml.safe_load(p.read_text())
     except yaml.YAMLError as e:

@@ -10,9 +10,12 @@ touched, one at a time: with a small `p` they are few, and per-sample sizes and 
 """
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.io import decode_jpeg, encode_jpeg
+from PIL import Image
 
 __all__ = ["jpeg", "rescale"]
 
@@ -40,14 +43,22 @@ def jpeg(
     idx = torch.nonzero(chosen, as_tuple=True)[0].tolist()
     if not idx:
         return images
-    # encode_jpeg takes one quality per call, so encode one by one on the CPU, and decode there too: the
-    # GPU decoder (nvJPEG) rounds differently, and libjpeg both ways keeps CPU and GPU runs on the same pixels
-    cpu = images[idx].cpu()
-    data = [encode_jpeg(cpu[i], quality=int(qualities[j])) for i, j in enumerate(idx)]
-    decoded = torch.stack(decode_jpeg(data)).to(images.device, non_blocking=True)
+    # one quality per sample, so one by one on the CPU with libjpeg both ways (a GPU decoder rounds
+    # differently): CPU and GPU runs train on the same pixels
+    cpu = images[idx].permute(0, 2, 3, 1).cpu().numpy()
+    decoded = torch.from_numpy(np.stack([_jpeg_round_trip(cpu[i], int(qualities[j])) for i, j in enumerate(idx)]))
+    decoded = decoded.permute(0, 3, 1, 2).to(images.device, non_blocking=True)
     out = images.clone()
     out[torch.tensor(idx, device=images.device)] = decoded
     return out
+
+
+def _jpeg_round_trip(hwc: np.ndarray, quality: int) -> np.ndarray:
+    """One H×W×3 uint8 image encoded as JPEG at `quality` and decoded again (Pillow's libjpeg)."""
+    buf = io.BytesIO()
+    Image.fromarray(hwc).save(buf, format="JPEG", quality=quality)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB"))
 
 
 def rescale(

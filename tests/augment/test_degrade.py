@@ -8,8 +8,6 @@ from dfsweep.augment.degrade import jpeg, rescale
 CUDA = pytest.param("cuda", marks=[pytest.mark.gpu,
                                    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")])
 DEVICES = ["cpu", CUDA]
-# torchvision 0.29 deprecates torchvision.io's codecs in favour of TorchCodec; still the tool we want here.
-pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
 
 
 def _images(n: int, size: int = 64, detail: int = 4, seed: int = 0) -> torch.Tensor:
