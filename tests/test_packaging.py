@@ -67,8 +67,10 @@ def test_a_non_editable_install_runs_a_shipped_space_by_name(tmp_path):
     site = Path(subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                                capture_output=True, text=True, check=True).stdout.strip())
     (site / "deps.pth").write_text(sysconfig.get_path("purelib") + "\n")   # the dependencies, not dfsweep
+    # --ignore-installed: without it pip would first uninstall this checkout's own (editable) dfsweep
     r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--quiet",
-                        "--prefix", str(venv), str(src)], capture_output=True, text=True, timeout=600)
+                        "--ignore-installed", "--prefix", str(venv), str(src)], capture_output=True, text=True,
+                       timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     work = tmp_path / "work"
     work.mkdir()
@@ -76,6 +78,7 @@ def test_a_non_editable_install_runs_a_shipped_space_by_name(tmp_path):
     where = subprocess.run([venv / "bin" / "python", "-c", "import dfsweep; print(dfsweep.__file__)"], cwd=work,
                            env=env, capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(venv)), where          # the installed copy, not this checkout
+    assert (Path(sys.executable).parent / "dfsweep").is_file()    # and this environment's install untouched
     # the console script, run by the scratch venv's Python (pip wrote this interpreter's path into its #!)
     dfsweep = [venv / "bin" / "python", venv / "bin" / "dfsweep"]
     r = subprocess.run([*dfsweep, "run", "deepfakenet", "--set", "sweep.num_samples=2",
