@@ -32,9 +32,14 @@ def cmd_train(args) -> int:
 
 def cmd_run(args) -> int:
     """Run a sweep: Ray Tune trials guided by Optuna (TPE), ASHA early stopping, every trial in MLflow."""
-    from .sweep import prepare_sweep, run_sweep
-    cfg, space, paths = prepare_sweep(args.space, args.set, args.data, args.name, args.resume)
-    out = run_sweep(cfg, space, paths, resume=args.resume, address=args.address, tracking_uri=args.tracking_uri,
+    from .sweep import SweepPaths, prepare_sweep, run_sweep
+    resume = args.resume
+    if args.resume_or_start:
+        if not args.name:
+            raise DfsweepError("--resume-or-start needs --name (the sweep to continue, or to start under that name)")
+        resume = SweepPaths(Path("sweeps"), args.name).spec.is_file()
+    cfg, space, paths = prepare_sweep(args.space, args.set, args.data, args.name, resume)
+    out = run_sweep(cfg, space, paths, resume=resume, address=args.address, tracking_uri=args.tracking_uri,
                     storage=args.storage)
     from .report import board_table
     board = out.leaderboard
@@ -121,7 +126,10 @@ def _run_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("space", help="sweep YAML with `search:` and `sweep:` sections")
     sp.add_argument("--data", help="training data folder (overrides data.train)")
     sp.add_argument("--name", help="sweep name (default: sweep.name, else <yaml stem>-<time>)")
-    sp.add_argument("--resume", action="store_true", help="continue a stopped or killed sweep (default: latest)")
+    again = sp.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue a stopped or killed sweep (default: latest)")
+    again.add_argument("--resume-or-start", action="store_true", help="continue the sweep --name names if it "
+                       "exists, else start it (a job that may be retried)")
     sp.add_argument("--address", default=None, help="Ray cluster HOST:PORT to run on, from one of its nodes (default: "
                     "RAY_ADDRESS; --resume: the sweep's cluster; else a local Ray, as `local` forces); "
                     "token auth needs RAY_AUTH_MODE=token")

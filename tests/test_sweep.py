@@ -353,3 +353,18 @@ def test_fractional_gpu_trials_train_on_the_gpu(tmp_path, tiny):
     progress = assert_two_trials_shared_half_a_gpu(tmp_path / "sweeps" / "gpu")
     assert pd.read_csv(tmp_path / "sweeps" / "gpu" / "leaderboard.csv")["on_cuda"].all()
     assert all((df["on_cuda"] == 1).all() for df in progress)
+
+
+def test_resume_or_start_starts_a_new_sweep_then_continues_it(tmp_path, tiny):
+    """What a retried job runs: the first call starts the named sweep, the same call again resumes it."""
+    space = _space(tmp_path, tiny, num_samples=2, max_concurrent_trials=1)
+    args = ["run", str(space), "--name", "job", "--resume-or-start", "--set", "train.epochs=1"]
+    first = _dfsweep(args, tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert " started: " in first.stdout and "resuming sweep" not in first.stdout
+    again = _dfsweep(args, tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming sweep job" in again.stdout and " started: " not in again.stdout
+    assert len(pd.read_csv(tmp_path / "sweeps" / "job" / "leaderboard.csv")) == 2
+    r = _dfsweep(["run", str(space), "--resume-or-start"], tmp_path)
+    assert r.returncode == 2 and "--resume-or-start needs --name" in r.stderr

@@ -259,12 +259,6 @@ def _check_argv(argv: List[str], where: str) -> str:
     name = positional[0]
     assert name in subs, f"{where}: `dfsweep {name}` is not a subcommand (valid: {', '.join(subs)})"
     opts = _options(subs[name])
-    if "--storage" not in opts:
-        # `--storage` is being added to `dfsweep run` by a separate change; until the parser has it,
-        # only that flag (and its value) is left out here, and every other flag is still checked.
-        argv = [t for i, t in enumerate(argv)
-                if not (t == "--storage" or t.startswith("--storage=")
-                        or (i > 0 and argv[i - 1] == "--storage"))]
     after = argv[argv.index(name) + 1:]
     for t in after:
         if t.startswith("--"):
@@ -280,6 +274,9 @@ def _check_argv(argv: List[str], where: str) -> str:
     if name == "run":
         space = ROOT / args.space
         assert space.is_file() or not args.space.startswith("search_spaces/"), f"{where}: no {args.space}"
+    if name == "finalize":
+        # the shipped spaces set no data.test: without --test finalize stops with "no test folder"
+        assert args.test, f"{where}: `dfsweep finalize` without --test has no images to score"
     return name
 
 
@@ -506,6 +503,32 @@ def test_rayjob_is_a_kuberay_rayjob():
     for node in _walk(spec):
         if isinstance(node, dict) and "persistentVolumeClaim" in node:
             assert node["persistentVolumeClaim"]["claimName"] in claims
+
+
+def test_a_retried_rayjob_continues_its_sweep():
+    spec = _one(RAYJOB)["spec"]
+    args = build_parser().parse_args(_tokens(spec["entrypoint"])[1:])
+    assert args.name and args.resume_or_start and spec["backoffLimit"] >= 1
+
+
+def _bytes(size: str) -> int:
+    units = {"k": 2**10, "m": 2**20, "g": 2**30}
+    return int(float(size[:-2]) * units[size[-2].lower()]) if size.lower().endswith("b") else int(size)
+
+
+def test_every_ray_node_sizes_its_object_store_below_its_shared_memory():
+    """Ray puts its object store in /dev/shm only where it fits (else a slow /tmp fallback); its default
+    size is 30% of the host's memory, so each node must set it below the container's shm_size."""
+    nodes = 0
+    for name, svc in _one(COMPOSE)["services"].items():
+        cmd = " ".join(str(t) for t in (svc.get("entrypoint") or []) + (svc.get("command") or []))
+        if "ray start" not in cmd and not cmd.startswith("ray start"):
+            continue
+        store = [t.split("=", 1)[1] for t in cmd.split() if t.startswith("--object-store-memory=")]
+        assert store, f"compose service {name}: `ray start` without --object-store-memory"
+        assert int(store[0]) < _bytes(str(svc["shm_size"])), f"compose service {name}: store {store[0]} > shm"
+        nodes += 1
+    assert nodes == 3
 
 
 def test_ray_token_auth_everywhere_and_one_ray_version():
