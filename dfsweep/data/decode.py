@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
 from ..errors import DfsweepError
+from ..ticker import Ticker
 
 __all__ = ["FORMAT_VERSION", "BadImage", "decode_image", "decode_images", "cache_key"]
 
@@ -212,12 +213,14 @@ def _decode_all(paths: list[Path], size: int, n_threads: int) -> tuple[np.ndarra
     GIL while decoding and resizing, so threads use every core without copying arrays between processes."""
     out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     problems: dict[int, str] = {}
+    ticker = Ticker(len(paths), f"decoding {len(paths)} images at {size} px")
 
     def work(i: int) -> None:
         try:
             out[i] = decode_image(paths[i], size)
         except BadImage as e:
             problems[i] = str(e)
+        ticker.tick()
 
     with _strict_truncation():
         if n_threads == 1:
@@ -226,6 +229,7 @@ def _decode_all(paths: list[Path], size: int, n_threads: int) -> tuple[np.ndarra
         else:
             with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="dfsweep-decode") as pool:
                 list(pool.map(work, range(len(paths))))
+    ticker.close()
     return out, problems
 
 
