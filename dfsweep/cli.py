@@ -105,6 +105,21 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_status(args) -> int:
+    """Show a sweep from its files, while it runs or after: its state and phase, running trials with their
+    epoch and ETA, and its leaderboard (default: the latest sweep). No Ray needed."""
+    from .status import show_status
+    print(show_status(args.sweep, plots=args.plots))
+    return 0
+
+
+def cmd_ls(args) -> int:
+    """List the sweeps under sweeps/: state, phase, trials, best score and age, newest first."""
+    from .status import list_text
+    print(list_text())
+    return 0
+
+
 def cmd_ui(args) -> int:
     """Start the MLflow UI over the sweeps' tracking store (127.0.0.1 unless --host), print its address."""
     from .ui import serve_ui
@@ -183,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("paths", nargs="+", help="image files or folders")
     sp.add_argument("--out", help="CSV to write (default: print)")
     sp.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")
+
+    sp = add("status", cmd_status)
+    sp.add_argument("sweep", nargs="?", default=None, help="sweep folder or name (default sweeps/latest)")
+    sp.add_argument("--plots", action="store_true", help="also write the search's analysis (parameter importances, "
+                    "parallel coordinates, history) as PNGs to <sweep>/analysis/")
+
+    add("ls", cmd_ls)
 
     sp = add("ui", cmd_ui)
     sp.add_argument("--port", type=int, default=5000)

@@ -13,7 +13,7 @@ from .objective import OBJECTIVE
 from .roles import CONFIRM, FOLD, OF, RECIPE, SEED_OFFSET, role_of, split_params
 from .statuses import in_words, trial_ending
 
-__all__ = ["ProgressCallback"]
+__all__ = ["ProgressCallback", "last_error_line"]
 
 
 def _fmt(v: Any) -> str:
@@ -29,7 +29,7 @@ def _with_interval(result: Dict[str, Any], k: str) -> str:
     return f"{k} {result[k]:.3f}"
 
 
-def _last_line(error_file) -> str:
+def last_error_line(error_file) -> str:
     """The exception's own line from Tune's error file (its traceback stays in MLflow and the file)."""
     try:
         lines = [l for l in Path(error_file).read_text().splitlines() if l.strip()] if error_file else []
@@ -105,7 +105,7 @@ class ProgressCallback(tune.Callback):
         self._echo(f"{trial.trial_id} {in_words(trial_ending(trial, self.epochs))} {self._counts(trials)}")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._echo(f"{trial.trial_id} FAILED: {_last_line(trial.error_file)} {self._counts(trials)}")
+        self._echo(f"{trial.trial_id} FAILED: {last_error_line(trial.error_file)} {self._counts(trials)}")
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         # Tune retries a crashed trial (sweep.max_failures): a lost node, a killed worker

@@ -11,18 +11,21 @@ TRIAL_RETRIED    it failed (a lost node, a killed worker), was restarted from it
 INTERRUPTED      the sweep was stopped (Ctrl-C, kill) before it ended: `--resume` continues it
 
 The reasons travel in each trial's last result: the budget marks the result it stops a trial on
-(`ENDED_BY`), Tune sets `done` on a result a scheduler stops it on, and `StatusCallback` adds `RETRIES`.
+(`ENDED_BY`), Tune sets `done` on a result a scheduler stops it on, and `StatusCallback` adds `RETRIES`
+(dfsweep/status_callback.py: this module stays free of Ray, so `dfsweep status` reads these words without it).
+
+While the sweep runs, the live leaderboard (dfsweep/live_board.py) also has:
+RUNNING          training now; its note says how far it got ("epoch 2 of 4 done")
+PENDING          created by the search, not started yet
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ray import tune
-
 __all__ = ["FINISHED", "STOPPED_BY_ASHA", "ENDED_BY_BUDGET", "ERROR", "TRIAL_RETRIED", "INTERRUPTED",
            "ENDED_BY", "BUDGET", "RETRIES", "NO_EPOCH", "Ending", "ending", "trial_ending", "in_words",
-           "StatusCallback"]
+           "RUNNING", "PENDING"]
 
 FINISHED = "FINISHED"
 STOPPED_BY_ASHA = "STOPPED_BY_ASHA"
@@ -30,6 +33,8 @@ ENDED_BY_BUDGET = "ENDED_BY_BUDGET"
 ERROR = "ERROR"
 TRIAL_RETRIED = "TRIAL_RETRIED"
 INTERRUPTED = "INTERRUPTED"
+RUNNING = "RUNNING"
+PENDING = "PENDING"
 
 ENDED_BY = "ended_by"        # result key: what ended the trial, when it was not its own last epoch
 BUDGET = "budget"
@@ -85,12 +90,3 @@ def trial_ending(trial, epochs: int, error: str = "") -> Ending:
     """`ending` of a Tune Trial the driver holds (the callbacks' view): its last result and restarts."""
     last = trial.last_result if trial.has_reported_at_least_once else {}
     return ending(last, int(last.get("epoch") or 0), epochs, error, int(trial.num_failures or 0))
-
-
-class StatusCallback(tune.Callback):
-    """Adds `RETRIES` to the results of a trial Tune restarted: the trial's last result (the leaderboard's
-    source) then says so. Tune lets callbacks edit a result in place before it stores it."""
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        if trial.num_failures:
-            result[RETRIES] = int(trial.num_failures)

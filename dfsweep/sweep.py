@@ -7,7 +7,9 @@ sweeps/<name>/
   tune/             Ray Tune's experiment (trials, checkpoints, snapshots), unless `--storage` put it
                     at <storage>/<name> (a shared path or a URI every node of a cluster can reach)
   phase             search | confirm | done: how far the search algorithm got (--resume goes on from there)
-  leaderboard.csv   one row per trial, best first (confirmed configurations ranked by their mean)
+  leaderboard.csv   one row per trial, best first (confirmed configurations ranked by their mean); rewritten
+                    while the sweep runs, trials still going marked RUNNING or PENDING (dfsweep/live_board.py)
+  analysis/         the search's parameter importances, parallel coordinates and history (dfsweep/analysis.py)
   best.yaml         the winner's full config (the confirmed winner when there was a confirmation)
 sweeps/latest -> <name>
 """
@@ -17,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import urllib.parse
@@ -32,29 +35,11 @@ from .config import Config, apply_overrides, config_from_dict, flat_dict, read_y
 from .errors import DfsweepError
 from .space import SearchSpace, parse_space
 from .storage import check_sweeps_folder
+from .sweep_paths import SweepPaths, read_state, resolve_sweep_dir
 
 __all__ = ["SweepPaths", "prepare_sweep", "run_sweep", "SweepOutcome", "resolve_sweep_dir", "experiment_location"]
 
 log = logging.getLogger("dfsweep.sweep")
-
-
-@dataclass(frozen=True)
-class SweepPaths:
-    root: Path
-    name: str
-
-    @property
-    def dir(self) -> Path:
-        return self.root / self.name
-
-    spec = property(lambda self: self.dir / "sweep.yaml")
-    state = property(lambda self: self.dir / "state.json")
-    optuna_db = property(lambda self: self.dir / "optuna.db")
-    tune_dir = property(lambda self: self.dir / "tune")
-    leaderboard = property(lambda self: self.dir / "leaderboard.csv")
-    best = property(lambda self: self.dir / "best.yaml")
-    phase = property(lambda self: self.dir / "phase")
-    latest = property(lambda self: self.root / "latest")
 
 
 @dataclass
@@ -71,16 +56,6 @@ class SweepOutcome:
 def _write_text(path: Path, text: str) -> None:
     data = text.encode()
     atomic_write_bytes(path, lambda f: f.write(data))
-
-
-def resolve_sweep_dir(path: Optional[str], root: Path = Path("sweeps")) -> Path:
-    """A sweep folder given by path or name; default sweeps/latest."""
-    p = Path(path) if path else root / "latest"
-    if not p.exists() and path and (root / path).exists():
-        p = root / path
-    if not (p / "sweep.yaml").is_file():
-        raise DfsweepError(f"{p}: not a sweep folder (no sweep.yaml)")
-    return p.resolve()
 
 
 def prepare_sweep(space_yaml: str, sets: List[str], data: Optional[str], name: Optional[str], resume: bool,
@@ -132,12 +107,8 @@ def _point_latest(paths: SweepPaths) -> None:
     os.replace(tmp, link)
 
 
-def _read_state(paths: SweepPaths) -> Dict[str, Any]:
-    return json.loads(paths.state.read_text()) if paths.state.is_file() else {}
-
-
 def _write_state(paths: SweepPaths, **kw) -> None:
-    state = {**_read_state(paths), **kw}
+    state = {**read_state(paths), **kw}
     _write_text(paths.state, json.dumps(state, indent=2))
 
 
@@ -200,7 +171,7 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
 
     # 1. where it runs and where Tune's experiment lives: as given, else as the sweep recorded (--resume
     #    continues on the same cluster and storage; `--address local` brings a cluster sweep home)
-    state = _read_state(paths)
+    state = read_state(paths)
     address = address or os.environ.get("RAY_ADDRESS") or state.get("address")
     location = experiment_location(paths, storage) if storage else (state.get("storage") or experiment_location(paths))
     if resume and state.get("storage") and location != state["storage"]:
@@ -304,12 +275,19 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
     # Ctrl-C (SIGINT): Tune stops the loop, saves its state and returns; unfinished trials and the rest of
     # the search or confirmation wait for --resume
     interrupted = bool(_unfinished_trials(location)) or _read_phase(paths) != "done"
-    # 6. the leaderboard, the verdict on the winner, best.yaml, and the parent run's artifacts
+    # 6. the leaderboard, the verdict on the winner, best.yaml, the search's analysis, and the parent run's
+    #    artifacts
     board, best, verdict, lines = _write_results(cfg, space, paths, data, results, interrupted)
+    from .analysis import write_analysis
+    analysis = write_analysis(paths.optuna_db, cfg.sweep.name, cfg.sweep.metric, paths.analysis)
+    for line in analysis.lines:
+        echo(line)
 
     def close_parent() -> None:
         tracker.close_dangling(keep={str(t) for t in board["trial_id"]} if len(board) else ())
         tracker.log_parent_artifact(paths.leaderboard)
+        for png in analysis.written:
+            tracker.log_parent_artifact(png, "analysis")
         if best is not None:
             tracker.log_parent_artifact(paths.best)
             tracker.log_parent_metrics(_verdict_metrics(board, verdict, cfg.sweep.metric))
@@ -332,8 +310,10 @@ def _open_records(cfg: Config, paths: SweepPaths, state: Dict[str, Any], address
         _write_text(paths.spec, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     _point_latest(paths)
     parent = tracker.start_parent(s.name, flat_dict(cfg.to_dict()), run_id=state.get("parent_run_id"))
+    # pid and host: `dfsweep status` can tell a RUNNING sweep whose driver is gone
     _write_state(paths, tracking_uri=uri, parent_run_id=parent, experiment=s.name, address=address,
-                 storage=location, status="RUNNING")
+                 storage=location, status="RUNNING", pid=os.getpid(), host=socket.gethostname(),
+                 started_at=time.time())
     tracker.log_parent_artifact(paths.spec)
     return tracker, parent
 
@@ -345,8 +325,9 @@ def _build_tuner(cfg: Config, space: SearchSpace, paths: SweepPaths, data, addre
     import optuna
     from ray import tune
     from .confirm import max_confirmation_runs
+    from .live_board import LiveBoard
     from .progress import ProgressCallback
-    from .statuses import StatusCallback
+    from .status_callback import StatusCallback
     from .tracking import TrackingCallback
     from .trial import run_trial
 
@@ -363,7 +344,8 @@ def _build_tuner(cfg: Config, space: SearchSpace, paths: SweepPaths, data, addre
         {"cpu": s.resources_per_trial.cpu, "gpu": s.resources_per_trial.gpu})
     n_confirm = max_confirmation_runs(s.confirm, s.start_from_defaults)
     progress = ProgressCallback(s.metric, s.mode, s.num_samples, n_confirm, cfg.train.epochs, done)
-    callbacks = [TrackingCallback(tracker, cfg.train.epochs), progress, StatusCallback()]
+    callbacks = [TrackingCallback(tracker, cfg.train.epochs), progress, StatusCallback(),
+                 LiveBoard(paths.leaderboard, s.metric, s.mode, cfg.train.epochs)]
     if resume and tune.Tuner.can_restore(location):
         echo(f"resuming sweep {s.name} from {location}")
         tuner = tune.Tuner.restore(location, trainable=trainable, resume_unfinished=True, resume_errored=True)

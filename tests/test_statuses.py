@@ -51,7 +51,7 @@ def test_a_trial_restarted_after_its_worker_died_is_trial_retried(tmp_path):
     import ray
     from ray import tune
     from dfsweep.leaderboard import leaderboard, read_trials
-    from dfsweep.statuses import StatusCallback
+    from dfsweep.status_callback import StatusCallback
 
     def trainable(config):
         ckpt = tune.get_checkpoint()
