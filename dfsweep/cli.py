@@ -94,7 +94,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    """Score image files or folders with a checkpoint: id, fake probability, label at its threshold."""
+    """Score image files or folders with a checkpoint or models:/NAME@champion: id, fake probability, label."""
     from .predict import predict_paths, write_csv
     df = predict_paths(args.model, args.paths, tta_flip=args.tta)
     if args.out:
@@ -188,13 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     _finalize_arguments(add("finalize", cmd_finalize))
 
     sp = add("evaluate", cmd_evaluate)
-    sp.add_argument("model", help="a dfsweep checkpoint (.pth)")
+    sp.add_argument("model", help="a dfsweep checkpoint (.pth) or an MLflow model URI (models:/NAME@champion)")
     sp.add_argument("data", help="labelled folder: real/ + fake/, or images + labels.csv")
     sp.add_argument("--json", action="store_true", help="one JSON object on one line")
     sp.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")
 
     sp = add("predict", cmd_predict)
-    sp.add_argument("model", help="a dfsweep checkpoint (.pth)")
+    sp.add_argument("model", help="a dfsweep checkpoint (.pth) or an MLflow model URI (models:/NAME@champion)")
     sp.add_argument("paths", nargs="+", help="image files or folders")
     sp.add_argument("--out", help="CSV to write (default: print)")
     sp.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")

@@ -121,7 +121,8 @@ def finalize(sweep: Optional[str] = None, *, data: Optional[str] = None, test: O
                "test_images": len(test_set), "predicted_fake": n_fake, "resumed": resume, "wall_s": time.time() - t0}
     text = json.dumps(summary, indent=2, default=float).encode()
     summary_file = run.publish("finalize.json", lambda p: atomic_write_bytes(p, lambda fh: fh.write(text)))
-    version = _track(sweep_dir, cfg, r1.history, hist2, thr, [stage1, stage2, sub, pr, cm, summary_file], echo)
+    version = _track(sweep_dir, cfg, r1.history, hist2, thr, [stage1, stage2, sub, pr, cm, summary_file],
+                     test_set.images[0], echo)
     summary["registered_version"] = version
     run.finish()
     echo(f"wrote {stage1}, {stage2}, {sub} in {time.time() - t0:.0f}s")
@@ -188,7 +189,8 @@ def _submission(cfg: Config, model_file: Path, test_set, threshold: float, run: 
     return sub, n_fake
 
 
-def _track(sweep_dir: Path, cfg: Config, hist1, hist2, thr, files, echo) -> Optional[int]:
+def _track(sweep_dir: Path, cfg: Config, hist1, hist2, thr, files, example: np.ndarray, echo) -> Optional[int]:
+    """The finalize run and the fine-tuned model as an MLflow model (files[1]; `example`: a test image)."""
     state_file = sweep_dir / "state.json"
     if not state_file.is_file():
         echo("mlflow: the sweep has no tracking state; finalize not logged")
@@ -207,10 +209,13 @@ def _track(sweep_dir: Path, cfg: Config, hist1, hist2, thr, files, echo) -> Opti
         t.log_metrics({f"threshold_{k}": v for k, v in thr.items()})
         for p in files:
             t.log_artifact(Path(p), "model" if p.suffix == ".pth" else None)
-        version = None
-        if cfg.finalize.register_model:
-            version = t.register(name, "model", {"threshold": thr["threshold"], "file": "best_model_finetuned.pth"})
-            echo(f"mlflow: registered model {name!r} version {version} (threshold {thr['threshold']:.4f})")
+        from .serving import model_spec
+        register = name if cfg.finalize.register_model else None
+        with model_spec(files[1], example, thr["threshold"]) as spec:
+            version = t.log_model(spec, register, {"threshold": thr["threshold"], "file": Path(files[1]).name})
+        if version is not None:
+            echo(f"mlflow: registered model {name!r} version {version} as models:/{name}@champion "
+                 f"(threshold {thr['threshold']:.4f})")
         t.end("FINISHED")
         return version
     except BaseException:

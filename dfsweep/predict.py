@@ -14,6 +14,7 @@ from .config import Config, config_from_dict
 from .data import IMAGE_EXTENSIONS, DecodedSet, decode_images, images_to_tensor, list_unlabelled, load_labelled
 from .errors import DfsweepError
 from .metrics import score
+from .model_uri import downloaded_checkpoint, is_model_uri
 from .models import create_model
 from .runtime import configure_threads, pick_device
 from .train import predict_scores
@@ -27,7 +28,12 @@ class LoadedModel:
 
 
 def load_model(path, device: str = "auto") -> LoadedModel:
-    """A dfsweep checkpoint -> model in eval mode, its config and threshold (torch.load weights_only=True)."""
+    """A dfsweep checkpoint -> model in eval mode, its config and threshold (torch.load weights_only=True).
+    `path` may also be an MLflow model URI (models:/NAME@champion) in the store `dfsweep ui` shows."""
+    if is_model_uri(path):
+        from .tracking import default_tracking_uri
+        with downloaded_checkpoint(str(path), default_tracking_uri(Path("sweeps"))) as local:
+            return load_model(local, device)
     ckpt = load_checkpoint(path)
     try:
         cfg = config_from_dict(ckpt["config"])

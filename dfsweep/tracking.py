@@ -17,11 +17,13 @@ from ray import tune
 
 from .errors import DfsweepError
 from .held_writes import HeldWrites
+from .model_uri import global_store
 from .objective import OBJECTIVE
 from .roles import ROLE, SEARCH, split_params
 from .statuses import Ending, trial_ending
 
-__all__ = ["SweepTracker", "TrackingCallback", "FinalizeTracker", "default_tracking_uri", "warm_store", "TRIAL_TAG"]
+__all__ = ["SweepTracker", "TrackingCallback", "FinalizeTracker", "default_tracking_uri", "warm_store", "TRIAL_TAG",
+           "CHAMPION"]
 
 log = logging.getLogger("dfsweep.tracking")
 
@@ -30,6 +32,7 @@ STATUS_TAG = "dfsweep.status"        # how the trial ended (dfsweep.statuses): t
 NOTE_TAG = "dfsweep.status_note"     # ... and its note ("after epoch 2 of 4", "no epoch finished")
 PARENT_TAG = "mlflow.parentRunId"
 SWEEP_TAG = "dfsweep.sweep"
+CHAMPION = "champion"              # the alias of the registered version to load and serve
 
 
 def default_tracking_uri(sweeps_dir: Path) -> str:
@@ -49,6 +52,8 @@ def _client(uri: str):
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     # with a tracking server, every set_terminated prints "View run ... at: URL" amid the progress lines
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # ... and logging a model copies its files with a progress bar each time
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     return MlflowClient(tracking_uri=uri)
 
 
@@ -280,6 +285,7 @@ class FinalizeTracker:
     """The `finalize` run, nested under the sweep's parent run; registers the fine-tuned model."""
 
     def __init__(self, tracking_uri: str, experiment: str, parent_run_id: Optional[str]):
+        self.uri = tracking_uri
         self.client = _client(tracking_uri)
         exp = self.client.get_experiment_by_name(experiment)
         self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
@@ -308,16 +314,24 @@ class FinalizeTracker:
     def log_artifact(self, path: Path, artifact_path: Optional[str] = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
-    def register(self, name: str, artifact_path: str, tags: Mapping[str, Any]) -> int:
-        """A new version of registered model `name` whose source is this run's `artifact_path`."""
+    def log_model(self, spec: Mapping[str, Any], name: Optional[str], tags: Mapping[str, Any]) -> Optional[int]:
+        """Log the pyfunc model `spec` (mlflow.pyfunc.log_model's arguments) in this run; with a `name`, register
+        it as a new version of that model and point the alias `champion` at it. Returns the version."""
+        import mlflow.pyfunc
         from mlflow.exceptions import MlflowException
-        try:
-            self.client.create_registered_model(name)
-        except MlflowException:
-            pass  # exists
-        run = self.client.get_run(self.run_id)
-        mv = self.client.create_model_version(name, source=f"{run.info.artifact_uri}/{artifact_path}",
-                                              run_id=self.run_id, tags={k: str(v) for k, v in tags.items()})
+        tags = {k: str(v) for k, v in tags.items()}
+        with global_store(self.uri):
+            with mlflow.start_run(run_id=self.run_id):
+                info = mlflow.pyfunc.log_model(name="detector", tags=tags, **spec)
+            if name is None:
+                return None
+            try:
+                self.client.create_registered_model(name)
+            except MlflowException:
+                pass  # exists
+            mv = self.client.create_model_version(name, source=info.model_uri, run_id=self.run_id, tags=tags,
+                                                  model_id=info.model_id)
+        self.client.set_registered_model_alias(name, CHAMPION, mv.version)
         return int(mv.version)
 
     def end(self, status: str = "FINISHED") -> None:
