@@ -121,9 +121,12 @@ def cmd_ls(args) -> int:
 
 
 def cmd_ui(args) -> int:
-    """Start the MLflow UI over the sweeps' tracking store (127.0.0.1 unless --host), print its address."""
+    """Start the MLflow UI over the sweeps' tracking store (127.0.0.1 unless --host), print its address.
+
+    Also printed: the newest sweep's runs, where its parent run charts every trial's validation AUC by epoch
+    (--open opens them in a browser)."""
     from .ui import serve_ui
-    return serve_ui(port=args.port, host=args.host, tracking_uri=args.tracking_uri)
+    return serve_ui(port=args.port, host=args.host, tracking_uri=args.tracking_uri, open_browser=args.open)
 
 
 def cmd_demo_data(args) -> int:
@@ -210,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--port", type=int, default=5000)
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--tracking-uri", default=None)
+    sp.add_argument("--open", action="store_true", help="open the newest sweep's runs in a browser once the UI answers")
 
     sp = add("demo-data", cmd_demo_data)
     sp.add_argument("dir", help="output folder")

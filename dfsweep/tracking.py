@@ -23,7 +23,7 @@ from .roles import ROLE, SEARCH, split_params
 from .statuses import Ending, trial_ending
 
 __all__ = ["SweepTracker", "TrackingCallback", "FinalizeTracker", "default_tracking_uri", "warm_store", "TRIAL_TAG",
-           "CHAMPION"]
+           "CHAMPION", "sweep_experiment_id", "TRIAL_CURVE"]
 
 log = logging.getLogger("dfsweep.tracking")
 
@@ -32,6 +32,9 @@ STATUS_TAG = "dfsweep.status"        # how the trial ended (dfsweep.statuses): t
 NOTE_TAG = "dfsweep.status_note"     # ... and its note ("after epoch 2 of 4", "no epoch finished")
 PARENT_TAG = "mlflow.parentRunId"
 SWEEP_TAG = "dfsweep.sweep"
+KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"   # MLflow 3's kind for model training, not GenAI
+TRIAL_CURVE = "val_auc"          # the parent run's `val_auc/<trial id>`: each trial's validation AUC by epoch
 CHAMPION = "champion"              # the alias of the registered version to load and serve
 
 
@@ -71,6 +74,22 @@ def warm_store(uri: str) -> None:
         log.debug("warming the tracking store at %s failed", uri, exc_info=True)
 
 
+def _mark_model_training(client, exp) -> None:
+    """Tag an experiment as model training unless it has a kind: sweeps from before the tag get it too."""
+    if KIND_TAG not in exp.tags:
+        client.set_experiment_tag(exp.experiment_id, KIND_TAG, MODEL_TRAINING)
+
+
+def sweep_experiment_id(uri: str, name: str) -> Optional[str]:
+    """The id of experiment `name` in the store at `uri`, tagged as model training; None when it is not there."""
+    client = _client(uri)
+    exp = client.get_experiment_by_name(name)
+    if exp is None or exp.lifecycle_stage == "deleted":
+        return None
+    _mark_model_training(client, exp)
+    return exp.experiment_id
+
+
 def _params(d: Mapping[str, Any]) -> Dict[str, str]:
     return {str(k)[:250]: str(v)[:6000] for k, v in d.items()}
 
@@ -92,10 +111,11 @@ class SweepTracker:
                 location = (Path(artifact_root) / experiment).resolve().as_uri()
             # the tag makes MLflow 3's UI open the experiment on its runs table, not the GenAI overview
             self.experiment_id = self.client.create_experiment(
-                experiment, artifact_location=location, tags={"mlflow.experimentKind": "custom_model_development"})
+                experiment, artifact_location=location, tags={KIND_TAG: MODEL_TRAINING})
         else:
             if exp.lifecycle_stage == "deleted":
                 self.client.restore_experiment(exp.experiment_id)
+            _mark_model_training(self.client, exp)
             self.experiment_id = exp.experiment_id
         self.experiment = experiment
         self.parent_id: Optional[str] = None
@@ -160,6 +180,11 @@ class SweepTracker:
 
     def log_epoch(self, run_id: str, metrics: Mapping[str, Any], step: int) -> None:
         self._log_metrics(run_id, metrics, step)
+
+    def log_trial_curve(self, trial_id: str, metrics: Mapping[str, Any], step: int) -> None:
+        """A trial's validation AUC on the parent run too: MLflow charts only a run's own metrics."""
+        if "auc" in metrics:
+            self._log_metrics(self.parent_id, {f"{TRIAL_CURVE}/{trial_id}": metrics["auc"]}, step)
 
     def end_child(self, run_id: str, status: str, error: Optional[str] = None, end: Optional[Ending] = None) -> None:
         """Close a trial's run; `end`: why it ended, as the tags STATUS_TAG and NOTE_TAG."""
@@ -264,6 +289,7 @@ class TrackingCallback(tune.Callback):
         # (the same numbers, seeded by epoch): MLflow keeps the first copy
         if step > self.logged[trial.trial_id]:
             self.tracker.log_epoch(run_id, metrics, step)
+            self.tracker.log_trial_curve(trial.trial_id, metrics, step)
             self.logged[trial.trial_id] = step
 
     def on_trial_complete(self, iteration, trials, trial, **info):
@@ -288,7 +314,8 @@ class FinalizeTracker:
         self.uri = tracking_uri
         self.client = _client(tracking_uri)
         exp = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
+        self.experiment_id = (exp.experiment_id if exp else
+                              self.client.create_experiment(experiment, tags={KIND_TAG: MODEL_TRAINING}))
         tags = {SWEEP_TAG: experiment, "dfsweep.stage": "finalize"}
         if parent_run_id:
             tags[PARENT_TAG] = parent_run_id

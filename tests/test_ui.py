@@ -1,5 +1,9 @@
-"""`dfsweep ui` serves the sweeps' MLflow store on loopback (a real MLflow server, real HTTP)."""
+"""`dfsweep ui` serves the sweeps' MLflow store on loopback (a real MLflow server, real HTTP) and points at the
+newest sweep's runs."""
+import http.server
 import json
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -7,6 +11,7 @@ import pytest
 
 from dfsweep.tracking import SweepTracker, default_tracking_uri
 from dfsweep.ui import _is_loopback, ui_command
+from dfsweep.ui_address import newest_sweep, open_when_serving, runs_address
 from uitools import free_port, start_ui, wait_until_serving
 
 
@@ -50,3 +55,45 @@ def test_ui_lists_the_sweep_runs(tmp_path, monkeypatch):
         import os, signal
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_the_address_is_the_newest_sweeps_runs_in_the_model_training_chart_view(tmp_path):
+    root = tmp_path / "sweeps"
+    assert newest_sweep(root) is None                       # no sweep yet: the UI alone
+    root.mkdir()
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    SweepTracker(uri, "older")
+    exp_id = SweepTracker(uri, "demo-sweep").experiment_id
+    (root / "demo-sweep").mkdir()
+    (root / "demo-sweep" / "state.json").write_text(json.dumps({"experiment": "demo-sweep"}))
+    (root / "latest").symlink_to("demo-sweep")
+    assert newest_sweep(root) == "demo-sweep"
+    assert runs_address("http://127.0.0.1:5001", uri, "demo-sweep") == (
+        f"http://127.0.0.1:5001/#/experiments/{exp_id}/runs?workflowType=machine_learning&compareRunsMode=CHART")
+    assert runs_address("http://127.0.0.1:5001", uri, "not-in-this-store") is None
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health" else 404)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_open_waits_until_the_server_answers():
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    opened = []
+    thread = open_when_serving(base, f"{base}/#/experiments/1/runs", opener=lambda a: opened.append(a) or True)
+    time.sleep(1.5)
+    assert opened == [] and thread.is_alive()               # nothing listens yet: a browser would show an error
+    server = http.server.HTTPServer(("127.0.0.1", port), _Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        thread.join(timeout=10)
+        assert opened == [f"{base}/#/experiments/1/runs"]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,8 +1,9 @@
 """`dfsweep ui` in a real browser: a real tiny sweep, the MLflow server it starts, headless Chromium.
 
-The sweep is found in the experiment list, its parent run is shown with the trials collapsed under it,
-and expanding it shows every trial; all read from the rendered page, not the REST API. A screenshot is
-kept as a test artifact (`$DFSWEEP_TEST_ARTIFACTS`, else the test's tmp_path).
+The address `dfsweep ui --open` prints and opens shows the sweep in MLflow's model-training view (not the
+GenAI overview): its parent run with the trials collapsed under it, a chart of each trial's validation AUC
+by epoch, and every trial once the parent is expanded; all read from the rendered page, not the REST API.
+A screenshot is kept as a test artifact (`$DFSWEEP_TEST_ARTIFACTS`, else the test's tmp_path).
 """
 import csv
 import json
@@ -130,10 +131,31 @@ def _run_link(run_name: str) -> str:
     return f"//a[contains(@href, '/runs/')][normalize-space(.)='{run_name}']"
 
 
-def test_ui_shows_the_sweep_and_its_nested_trials_in_a_browser(tmp_path, monkeypatch):
+def _auc_chart(trial: str) -> str:
+    """A chart card titled with the parent's metric for `trial`, holding a plotted line."""
+    return (f"//*[@data-testid='experiment-view-compare-runs-card'][.//*[@title='val_auc/{trial}']]"
+            "//*[local-name()='path'][contains(@class, 'js-line')]")
+
+
+def _printed_address(log: Path, sweep: str) -> str:
+    lines = [ln for ln in log.read_text().splitlines() if ln.startswith(f"sweep {sweep}: ")]
+    assert lines, f"dfsweep ui printed no address for {sweep}:\n{log.read_text()[-3000:]}"
+    return lines[0].split(": ", 1)[1]
+
+
+def _recording_browser(tmp_path: Path) -> tuple:
+    """A BROWSER command for Python's webbrowser that writes the address it is given to a file."""
+    script, opened = tmp_path / "browser.py", tmp_path / "opened.txt"
+    script.write_text(f"import sys; open({str(opened)!r}, 'w').write(sys.argv[1])\n")
+    return f"{sys.executable} {script} %s", opened
+
+
+def test_ui_opens_on_the_sweep_its_trials_and_their_auc_charts(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager: never reach the network
+    browser, opened = _recording_browser(tmp_path)
+    monkeypatch.setenv("BROWSER", browser)
     sweep = _tiny_sweep(tmp_path, "demo-sweep")
     parent_id = json.loads((sweep / "state.json").read_text())["parent_run_id"]
     with open(sweep / "leaderboard.csv", newline="") as f:
@@ -148,7 +170,7 @@ def test_ui_shows_the_sweep_and_its_nested_trials_in_a_browser(tmp_path, monkeyp
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     profile = tmp_path / "chromium-profile"
-    ui = start_ui(tmp_path, port)
+    ui = start_ui(tmp_path, port, "--open")
     driver = None
     try:
         wait_until_serving(base, ui, tmp_path / "ui.log")
@@ -158,20 +180,28 @@ def test_ui_shows_the_sweep_and_its_nested_trials_in_a_browser(tmp_path, monkeyp
         wait = WebDriverWait(driver, WAIT_S, poll_frequency=0.5,
                              ignored_exceptions=(StaleElementReferenceException, ElementClickInterceptedException))
 
-        # 1. the sweep is an experiment in the list; its link gives the experiment's page
-        driver.get(f"{base}/#/experiments")
-        listed = "//a[contains(@href, '#/experiments/')][normalize-space(.)='demo-sweep']"
-        experiment_page = wait.until(lambda d: _href(d, listed), "the experiment list shows no demo-sweep")
+        # 1. the address printed, and the one --open gave the browser: the sweep's runs
+        address = _printed_address(tmp_path / "ui.log", "demo-sweep")
+        assert address.startswith(f"{base}/#/experiments/")
+        wait.until(lambda d: opened.is_file() and opened.read_text() == address, "--open opened no browser there")
 
-        # 2. its runs table (MLflow 3 opens an experiment with no type on the GenAI overview, so ask for the
-        #    model-training view): the parent run, named after the sweep, links to the parent's run id
-        driver.get(f"{experiment_page}/runs?workflowType=machine_learning")
-        parent_href = wait.until(lambda d: _href(d, _run_link("demo-sweep")), "the runs table shows no parent run")
+        # 2. there, the model-training view: the parent run in the runs list and the side navigation's
+        #    runs tab, no GenAI overview
+        driver.get(address)
+        parent_href = wait.until(lambda d: _href(d, _run_link("demo-sweep")), "the runs list shows no parent run")
         assert parent_href.endswith(f"/runs/{parent_id}")
+        runs_tab = address.split("#", 1)[1].split("?", 1)[0]
+        assert _shown(driver, f"//a[contains(@href, '{runs_tab}')][not(contains(@href, '/runs/'))]") is not None
+        assert "/overview" not in driver.current_url
+        assert not driver.find_elements(By.XPATH, "//a[contains(@href, '/overview')]"), "the GenAI navigation shown"
         for t in trials:  # nested: collapsed under the parent, not listed beside it
             assert _shown(driver, _run_link(t)) is None, f"trial {t} shown before its parent was expanded"
 
-        # 3. expand the parent (the +/- button in its Run Name cell): every trial appears
+        # 3. the parent's charts: each trial's validation AUC by epoch, a plotted line
+        for t in trials:
+            wait.until(lambda d, t=t: _shown(d, _auc_chart(t)), f"no chart of trial {t}'s AUC")
+
+        # 4. expand the parent (the +/- button in its Run Name cell): every trial appears
         wait.until(lambda d: _click(d, _run_link("demo-sweep") + "/ancestor::div[@role='gridcell'][1]//button"),
                    "the parent run has no expand button")
         for t in trials:

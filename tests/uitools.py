@@ -16,11 +16,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_ui(tmp_path: Path, port: int) -> subprocess.Popen:
-    """`dfsweep ui` in its own process group, its output to a file: the server logs every request, and a
-    pipe nobody reads would fill and stall it."""
+def start_ui(tmp_path: Path, port: int, *args: str) -> subprocess.Popen:
+    """`dfsweep ui` (with `args`) in its own process group, its output to a file: the server logs every request,
+    and a pipe nobody reads would fill and stall it."""
     with open(tmp_path / "ui.log", "w") as out:
-        return subprocess.Popen([EXE, "ui", "--port", str(port)], cwd=tmp_path, stdout=out,
+        return subprocess.Popen([EXE, "ui", "--port", str(port), *args], cwd=tmp_path, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
