@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -11,7 +11,8 @@ import torch
 
 from .checkpoint import atomic_write_bytes, load_checkpoint
 from .config import Config, config_from_dict
-from .data import IMAGE_EXTENSIONS, DecodedSet, decode_images, images_to_tensor, list_unlabelled, load_labelled
+from .data import (IMAGE_EXTENSIONS, DecodedSet, decode_images, images_to_tensor, list_labelled, list_unlabelled,
+                   load_labelled)
 from .errors import DfsweepError
 from .metrics import score
 from .model_uri import downloaded_checkpoint, is_model_uri
@@ -57,16 +58,30 @@ def score_images(lm: LoadedModel, images: np.ndarray, tta_flip: bool = False) ->
     return predict_scores(lm.model, images_to_tensor(images), lm.cfg, lm.device, tta_flip=tta_flip)
 
 
-def _inputs(paths: Sequence[str]) -> Tuple[List[Path], List[str]]:
+def _is_labelled(folder: Path, cfg) -> bool:
+    return (folder / cfg.labels_csv).is_file() or (folder / "real").is_dir() or (folder / "fake").is_dir()
+
+
+def _inputs(paths: Sequence[str], cfg) -> Tuple[List[Path], List[str], List[Optional[int]]]:
+    """Files to score, their ids, and their known labels (None where the input carries none): a folder of
+    images, a labelled set as evaluate takes it (real/ + fake/, or images + labels.csv), or image files."""
     files: List[Path] = []
+    labels: List[Optional[int]] = []
     for p in paths:
         q = Path(p).expanduser().absolute()
-        if q.is_dir():
-            files += list_unlabelled(q).paths
+        if q.is_dir() and _is_labelled(q, cfg):
+            listing = list_labelled(q, cfg)
+            files += listing.paths
+            labels += [int(v) for v in listing.labels]
+        elif q.is_dir():
+            found = list_unlabelled(q).paths
+            files += found
+            labels += [None] * len(found)
         elif q.is_file():
             if q.suffix.lower() not in IMAGE_EXTENSIONS:
                 raise DfsweepError(f"{p}: not an image file ({', '.join(IMAGE_EXTENSIONS)})")
             files.append(q)
+            labels.append(None)
         else:
             raise DfsweepError(f"{p}: not found")
     if not files:
@@ -79,18 +94,23 @@ def _inputs(paths: Sequence[str]) -> Tuple[List[Path], List[str]]:
         seen.add(i)
     if dups:
         raise DfsweepError(f"duplicate image ids (file stems): {', '.join(sorted(set(dups))[:5])}")
-    return files, ids
+    return files, ids, labels
 
 
 def predict_paths(model_path, paths: Sequence[str], tta_flip: bool = False) -> pd.DataFrame:
-    """id, probability, label (1 = fake at the checkpoint's threshold) for image files and folders."""
+    """id, probability, label (1 = fake at the checkpoint's threshold) for image files and folders; with a
+    `true_label` column (0 real, 1 fake) where an input is a labelled set."""
     lm = load_model(model_path)
-    files, ids = _inputs(paths)
     d = lm.cfg.data
+    files, ids, truth = _inputs(paths, d)
     images, kept = decode_images(files, d.image_size, d.cache_dir, d.on_bad_image)
     ids = [i for i, k in zip(ids, kept) if k]
+    truth = [t for t, k in zip(truth, kept) if k]
     probs = score_images(lm, images, tta_flip)
-    return pd.DataFrame({"id": ids, "probability": probs, "label": (probs >= lm.threshold).astype(int)})
+    df = pd.DataFrame({"id": ids, "probability": probs, "label": (probs >= lm.threshold).astype(int)})
+    if any(t is not None for t in truth):
+        df["true_label"] = pd.array(truth, dtype="Int64")
+    return df
 
 
 def evaluate_checkpoint(model_path, data_path, tta_flip: bool = False) -> Dict[str, Any]:

@@ -191,6 +191,25 @@ def test_predict_and_evaluate_bad_inputs(tmp_path, tiny_config, tiny_set, capsys
     assert code == 0 and (tmp_path / "p.csv").is_file()
 
 
+def test_predict_takes_a_labelled_set_as_evaluate_does(tmp_path, tiny_config, tiny_set, capsys):
+    """The set's root (real/ + fake/) is scored as its images, the known label beside each prediction, the
+    same probabilities as its folders scored one by one."""
+    import pandas as pd
+    out_dir = tmp_path / "m"
+    assert _run(["train", str(tiny_config), "--out", str(out_dir)], capsys)[0] == 0
+    model = str(out_dir / "model.pth")
+    code, _, err = _run(["predict", model, str(tiny_set), "--out", str(tmp_path / "set.csv")], capsys)
+    assert code == 0, err
+    whole = pd.read_csv(tmp_path / "set.csv").set_index("id")
+    assert _run(["predict", model, str(tiny_set / "real"), str(tiny_set / "fake"), "--out",
+                 str(tmp_path / "parts.csv")], capsys)[0] == 0
+    parts = pd.read_csv(tmp_path / "parts.csv").set_index("id")
+    assert "true_label" not in parts and sorted(whole.index) == sorted(parts.index)
+    assert (whole["probability"] - parts.loc[whole.index, "probability"]).abs().max() < 1e-6
+    real = {p.stem for p in (tiny_set / "real").iterdir()}
+    assert all(whole.loc[i, "true_label"] == (0 if i in real else 1) for i in whole.index)
+
+
 def test_skip_bad_images_counts_and_trains(tmp_path, capsys):
     data = write_tiny_set(tmp_path / "d", n_real=12, n_fake=6)
     (data / "real" / "zero.jpg").write_bytes(b"")
