@@ -87,5 +87,7 @@ def test_a_non_editable_install_runs_a_shipped_space_by_name(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     latest = (work / "sweeps" / "latest").resolve()
     assert latest.name.startswith("deepfakenet-") and (latest / "leaderboard.csv").is_file()
+    r = subprocess.run([*dfsweep, "status"], cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "FINISHED" in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
     r = subprocess.run([*dfsweep, "run", "nope"], cwd=work, env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "shipped spaces: architectures, deepfakenet" in r.stderr
