@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from dfsweep.config import config_from_dict
-from dfsweep.data import DecodedSet
+from tinydata import bright_patch_set
 from dfsweep.train import fit
 
 PINNED = Path(__file__).parent / "pinned" / "fit_history.json"
@@ -30,14 +30,8 @@ CASES = {
 }
 
 
-def _set(n_real=32, n_fake=16, size=64, seed=0):
-    rng = np.random.default_rng(seed)
-    imgs = rng.integers(60, 140, (n_real + n_fake, size, size, 3), dtype=np.uint8)
-    labels = np.array([0] * n_real + [1] * n_fake, dtype=np.int64)
-    for i in range(n_real, n_real + n_fake):
-        y, x = rng.integers(4, size - 16, 2)
-        imgs[i, y:y + 12, x:x + 12] = 250
-    return DecodedSet(imgs, labels, None, [f"img{i}" for i in range(len(labels))])
+def _set():
+    return bright_patch_set(n_real=32, n_fake=16, patch=12, margin=4)
 
 
 def _history(case: str) -> list:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -24,7 +23,7 @@ from dfsweep.predict import predict_paths
 from dfsweep.serving import decode_rows
 from test_finalize import _fake_sweep
 from tinydata import write_tiny_set
-from uitools import free_port
+from uitools import free_port, wait_for_url
 
 MODEL = "models:/s@champion"
 
@@ -121,15 +120,7 @@ def _post(url: str, payload: dict):
 
 
 def _wait_for_ping(base: str, proc: subprocess.Popen, log: Path, limit: float = 180) -> None:
-    deadline = time.time() + limit
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/ping", timeout=2).read()
-            return
-        except OSError:
-            assert proc.poll() is None and time.time() < deadline, \
-                f"mlflow models serve not answering /ping:\n{log.read_text()[-3000:]}"
-            time.sleep(0.5)
+    wait_for_url(f"{base}/ping", proc, log, "mlflow models serve", limit)
 
 
 @pytest.mark.slow

@@ -5,18 +5,12 @@ import pytest
 import torch
 
 from dfsweep.config import config_from_dict
-from dfsweep.data import DecodedSet
+from tinydata import bright_patch_set
 from dfsweep.train import TrainingDiverged, build_model, build_optimizer, fit
 
 
 def _set(n_real=40, n_fake=12, size=64, seed=0):
-    rng = np.random.default_rng(seed)
-    imgs = rng.integers(60, 140, (n_real + n_fake, size, size, 3), dtype=np.uint8)
-    labels = np.array([0] * n_real + [1] * n_fake, dtype=np.int64)
-    for i in range(n_real, n_real + n_fake):
-        y, x = rng.integers(8, size - 24, 2)
-        imgs[i, y:y + 16, x:x + 16] = 250
-    return DecodedSet(imgs, labels, None, [f"img{i}" for i in range(len(labels))])
+    return bright_patch_set(n_real, n_fake, size, seed)
 
 
 def _cfg(**train):

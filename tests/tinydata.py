@@ -30,3 +30,17 @@ def write_config(path: Path, data_dir: Path, cache_dir: Path, **sections) -> Pat
         cfg.setdefault(sec, {}).update(vals)
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def bright_patch_set(n_real: int = 40, n_fake: int = 12, size: int = 64, seed: int = 0, patch: int = 16,
+                     margin: int = 8):
+    """An in-memory DecodedSet: grey noise, each fake with one bright `patch`² square placed at least
+    `margin` px from the top-left and `patch + margin` from the bottom-right edge (an easy, learnable signal)."""
+    from dfsweep.data import DecodedSet
+    rng = np.random.default_rng(seed)
+    imgs = rng.integers(60, 140, (n_real + n_fake, size, size, 3), dtype=np.uint8)
+    labels = np.array([0] * n_real + [1] * n_fake, dtype=np.int64)
+    for i in range(n_real, n_real + n_fake):
+        y, x = rng.integers(margin, size - patch - margin, 2)
+        imgs[i, y:y + patch, x:x + patch] = 250
+    return DecodedSet(imgs, labels, None, [f"img{i}" for i in range(len(labels))])

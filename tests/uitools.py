@@ -24,15 +24,20 @@ def start_ui(tmp_path: Path, port: int, *args: str) -> subprocess.Popen:
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_until_serving(base: str, ui: subprocess.Popen, log: Path) -> None:
-    deadline = time.time() + 90
+def wait_for_url(url: str, proc: subprocess.Popen, log: Path, what: str, limit: float = 90) -> None:
+    """Until `url` answers; fails (with the server's log) when `proc` ends or `limit` seconds pass."""
+    deadline = time.time() + limit
     while True:
         try:
-            urllib.request.urlopen(f"{base}/health", timeout=2).read()
-            break
+            urllib.request.urlopen(url, timeout=2).read()
+            return
         except OSError:
-            assert ui.poll() is None and time.time() < deadline, \
-                f"dfsweep ui not serving /health after 90 s:\n{log.read_text()[-3000:]}"
+            assert proc.poll() is None and time.time() < deadline, \
+                f"{what} not answering {url} after {limit:.0f} s:\n{log.read_text()[-3000:]}"
             time.sleep(0.5)
+
+
+def wait_until_serving(base: str, ui: subprocess.Popen, log: Path) -> None:
+    wait_for_url(f"{base}/health", ui, log, "dfsweep ui")
     first = log.read_text().splitlines()[0]
     assert first.startswith("MLflow UI for ") and f" at {base} " in f"{first} ", first
