@@ -44,9 +44,11 @@ def cmd_run(args) -> int:
     from .report import board_table
     board = out.leaderboard
     n_confirm = int((board["role"] == "confirm").sum()) if len(board) else 0
-    print(f"\nleaderboard ({cfg.sweep.metric} at each trial's best epoch, 95% bootstrap intervals"
+    from .objective import Scoring
+    metric = Scoring.of(cfg.sweep, cfg.finalize).key
+    print(f"\nleaderboard ({metric} at each trial's best epoch, 95% bootstrap intervals"
           f"{'; confirmed configurations first, by their mean over new seeds' if n_confirm else ''}):")
-    print(board_table(board, cfg.sweep.metric) if len(board) else "(no trials)")
+    print(board_table(board, metric) if len(board) else "(no trials)")
     print(f"\nsweep {paths.name}: {len(board) - n_confirm} trials and {n_confirm} confirmation runs in "
           f"{out.wall_s:.0f}s; leaderboard {paths.leaderboard}; best config {paths.best if out.best_config else '(none)'}")
     for line in out.verdict:
@@ -70,7 +72,7 @@ def cmd_finalize(args) -> int:
     from .finalize import finalize
     try:
         finalize(args.sweep, data=args.data, test=args.test, out=args.out, sets=args.set, resume=args.resume,
-                 restart=args.restart)
+                 restart=args.restart, trial=args.trial)
     except KeyboardInterrupt:
         print("dfsweep: interrupted; continue with the same command and --resume", file=sys.stderr)
         return 130
@@ -87,7 +89,9 @@ def cmd_evaluate(args) -> int:
     else:
         c = m["confusion"]
         print(f"{m['data']}: {m['n']} images ({m['n_real']} real, {m['n_fake']} fake)")
-        print(f"auc {m['auc']:.4f}  ap {m['ap']:.4f}  at threshold {m['threshold']:.4f}: f1 {m['f1']:.4f}  "
+        print(f"auc {m['auc']:.4f} [95% {m['auc_lo']:.4f}, {m['auc_hi']:.4f}]  ap {m['ap']:.4f} "
+              f"[{m['ap_lo']:.4f}, {m['ap_hi']:.4f}]")
+        print(f"at threshold {m['threshold']:.4f}: f1 {m['f1']:.4f}  "
               f"fake-recall {m['recall']:.4f}  precision {m['precision']:.4f}")
         print(f"confusion: tn {c['tn']}  fp {c['fp']}  fn {c['fn']}  tp {c['tp']}")
     return 0
@@ -140,6 +144,22 @@ def cmd_demo_data(args) -> int:
     return 0
 
 
+def cmd_split(args) -> int:
+    """Split a labelled set into DIR/select/ and DIR/test/ (a labels.csv each): choose on one, report on the other.
+
+    Stratified by label and group-aware: a group (the labels.csv `group` column, e.g. the identity or source
+    video) or else a file is on one side only. --fraction is the test half's share. Each labels.csv lists the
+    source images by absolute path, so nothing is copied; an existing DIR/select or DIR/test is refused."""
+    from .split_set import HALVES, split_set
+    r = split_set(args.src, args.out, fraction=args.fraction, seed=args.seed)
+    for half in HALVES:
+        h = r[half]
+        print(f"{half}: {h['n']} images ({h['n_real']} real, {h['n_fake']} fake) -> {h['path']}")
+    print(f"grouped by column {r['grouped_by']!r} ({r['n_groups']} groups, each on one side)" if r["grouped_by"]
+          else "grouped by file (no group column)")
+    return 0
+
+
 def _run_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("space", help="sweep YAML with `search:` and `sweep:` sections")
     sp.add_argument("--data", help="training data folder (overrides data.train)")
@@ -164,6 +184,8 @@ def _finalize_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--data", help="training data (default: the sweep's)")
     sp.add_argument("--test", help="test image folder for submission.csv (default: data.test)")
     sp.add_argument("--out", help="output folder (default <sweep>/final)")
+    sp.add_argument("--trial", metavar="ID", help="train this search trial's configuration (e.g. a member of a "
+                    "multi-objective sweep's Pareto front) instead of best.yaml's")
     sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. finalize.epochs=10")
     again = sp.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue a killed or interrupted finalize in the "
@@ -214,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--tracking-uri", default=None)
     sp.add_argument("--open", action="store_true", help="open the newest sweep's runs in a browser once the UI answers")
+
+    sp = add("split", cmd_split)
+    sp.add_argument("src", metavar="SRC", help="labelled folder: real/ + fake/, or images + labels.csv")
+    sp.add_argument("--out", required=True, metavar="DIR", help="writes DIR/select/labels.csv and DIR/test/labels.csv")
+    sp.add_argument("--fraction", type=float, default=0.5, help="the test half's share, in (0, 1) (default 0.5)")
+    sp.add_argument("--seed", type=int, default=0)
 
     sp = add("demo-data", cmd_demo_data)
     sp.add_argument("dir", help="output folder")

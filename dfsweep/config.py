@@ -5,11 +5,12 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Literal, Mapping, Optional, Tuple
+from typing import Any, Dict, Literal, Mapping, Optional, Tuple, Union
 
 import yaml
 
 from .errors import DfsweepError
+from .metric_spec import SET_NAME, parse_metric, parse_metrics
 from .spaces import shipped_names, shipped_space
 
 __all__ = [
@@ -26,7 +27,8 @@ def _check(cond: bool, key: str, msg: str) -> None:
 
 @dataclass(frozen=True)
 class DataConfig:
-    train: str = "demo"                  # folder (real/+fake/ or images+labels.csv), or `demo`
+    # folder (real/+fake/ or images+labels.csv), or `demo`; a list of folders: one domain each
+    train: Union[str, Tuple[str, ...]] = "demo"
     test: Optional[str] = None           # unlabelled folder of images for predictions
     image_size: int = 256                # every image is decoded once to image_size x image_size
     val_fraction: float = 0.12
@@ -40,8 +42,23 @@ class DataConfig:
     on_bad_image: Literal["error", "skip"] = "error"
     balanced_sampler: bool = True        # WeightedRandomSampler: 50/50 batches
     split_seed: Optional[int] = None     # seed of the train/validation split; None -> train.seed
+    # labelled sets scored every epoch beside the in-domain split, as auc@NAME, recall@NAME, ...
+    val_sets: Mapping[str, str] = field(default_factory=dict)
+    domain_column: str = "domain"        # labels.csv column naming each image's domain (leave-one-domain-out)
+    holdout_domain: Optional[str] = None  # the domain leave-one-domain-out validates on; None -> the last one
 
     def __post_init__(self):
+        if not isinstance(self.val_sets, Mapping):
+            raise DfsweepError(f"data.val_sets: expected a mapping name: folder, got {self.val_sets!r}")
+        for name, path in self.val_sets.items():
+            _check(isinstance(name, str) and SET_NAME.fullmatch(name) is not None, f"data.val_sets.{name}",
+                   "a name is letters, digits, '_' or '-' (it becomes auc@NAME)")
+            _check(isinstance(path, str) and bool(path), f"data.val_sets.{name}", f"expected a folder, got {path!r}")
+        object.__setattr__(self, "val_sets", dict(self.val_sets))
+        if isinstance(self.train, tuple) and len(self.train) == 1:
+            object.__setattr__(self, "train", self.train[0])
+        _check(not isinstance(self.train, tuple) or len(set(self.train)) == len(self.train), "data.train",
+               "a folder is listed twice")
         _check(self.image_size >= 64, "data.image_size", f"must be >= 64, got {self.image_size}")
         _check(0.0 < self.val_fraction < 1.0, "data.val_fraction", f"must be in (0, 1), got {self.val_fraction}")
         _check(not set(self.real_values) & set(self.fake_values), "data.real_values",
@@ -204,7 +221,10 @@ class ConfirmConfig:
 @dataclass(frozen=True)
 class SweepConfig:
     name: str = ""                       # default: the YAML file's stem
-    metric: Literal["f1", "auc", "ap", "recall_at_precision"] = "f1"
+    # a name (auc, auc@ciplab), {mean: {name: weight}} or {min: [names]} (dfsweep/metric_spec.py)
+    metric: Any = "f1"
+    objectives: Tuple[Any, ...] = ()     # two or more: a multi-objective search; the leaderboard marks the front
+    validation: Literal["split", "leave_one_domain_out"] = "split"
     min_precision: float = 0.9           # for recall_at_precision (and finalize's threshold rule)
     mode: Literal["max", "min"] = "max"
     num_samples: int = 16
@@ -223,6 +243,14 @@ class SweepConfig:
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
 
     def __post_init__(self):
+        parse_metric(self.metric, "sweep.metric")
+        if not isinstance(self.objectives, (list, tuple)):
+            raise DfsweepError(f"sweep.objectives: expected a list of metrics, got {self.objectives!r}")
+        object.__setattr__(self, "objectives", tuple(self.objectives))
+        objectives = parse_metrics(self.objectives, "sweep.objectives")
+        _check(len(objectives) != 1, "sweep.objectives", "needs two or more (one objective is sweep.metric)")
+        _check(len({o.key for o in objectives}) == len(objectives), "sweep.objectives", "an objective is named twice")
+        _check(self.mode == "max" or not objectives, "sweep.objectives", "every objective is maximised (mode: max)")
         _check(self.num_samples >= 1, "sweep.num_samples", f"must be >= 1, got {self.num_samples}")
         _check(self.max_concurrent_trials >= 0, "sweep.max_concurrent_trials", "must be >= 0")
         _check(self.time_budget_s is None or self.time_budget_s > 0, "sweep.time_budget_s", "must be > 0")
@@ -251,8 +279,13 @@ class FinalizeConfig:
     image_size: Optional[int] = None     # ... and at this resolution (e.g. sweep at 128, finalize at 224)
     lr: Optional[float] = None           # ... at this stage-1 learning rate (None: the winner's train.lr)
     lr_schedule: Optional[str] = None    # ... with this schedule, both stages (None: the winner's)
+    # multi-objective: which Pareto-front member finalize trains (a metric rule, maximised); None -> the
+    # worst case over the objectives ({min: objectives})
+    pick: Any = None
 
     def __post_init__(self):
+        if self.pick is not None:
+            parse_metric(self.pick, "finalize.pick")
         _check(self.epochs >= 1, "finalize.epochs", f"must be >= 1, got {self.epochs}")
         _check(0 < self.val_fraction < 1, "finalize.val_fraction", "must be in (0, 1)")
         _check(self.image_size is None or self.image_size >= 64, "finalize.image_size", "must be >= 64")
@@ -296,6 +329,20 @@ class Config:
     search: Mapping[str, Any] = field(default_factory=dict)   # validated by dfsweep.space
     finalize: FinalizeConfig = field(default_factory=FinalizeConfig)
     submission: SubmissionConfig = field(default_factory=SubmissionConfig)
+
+    def __post_init__(self):
+        # a metric on another set names one the data section defines (the held-out domain is known only
+        # once the data is read)
+        if self.sweep.validation == "leave_one_domain_out":
+            return
+        specs = [("sweep.metric", parse_metric(self.sweep.metric))]
+        specs += [("sweep.objectives", o) for o in parse_metrics(self.sweep.objectives, "sweep.objectives")]
+        if self.finalize.pick is not None:
+            specs.append(("finalize.pick", parse_metric(self.finalize.pick, "finalize.pick")))
+        for where, spec in specs:
+            missing = sorted(spec.val_sets() - set(self.data.val_sets))
+            _check(not missing, where, f"{spec.key} names validation set(s) {', '.join(missing)} that data.val_sets "
+                   f"does not define (defined: {', '.join(self.data.val_sets) or 'none'})")
 
     def to_dict(self) -> Dict[str, Any]:
         out = {}
@@ -344,10 +391,13 @@ def _yaml11_float(value: Any) -> Any:
 def _coerce(hint: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if origin is typing.Union:  # Optional[X]
-        if value is None:
+    if origin is typing.Union:  # Optional[X], or str | Tuple[str, ...] (one folder or several)
+        if value is None and type(None) in args:
             return None
-        return _coerce(next(a for a in args if a is not type(None)), value, key)
+        options = [a for a in args if a is not type(None)]
+        if len(options) > 1 and isinstance(value, (list, tuple)):
+            return _coerce(next(a for a in options if typing.get_origin(a) in (tuple, Tuple)), value, key)
+        return _coerce(options[0], value, key)
     if origin is Literal:
         if value not in args:
             raise DfsweepError(f"{key}: {value!r} is not valid; valid choices: {', '.join(map(str, args))}")
@@ -357,7 +407,7 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             value = [value]
         if not isinstance(value, (list, tuple)):
             raise DfsweepError(f"{key}: expected a list, got {value!r}")
-        return tuple(str(v) for v in value)
+        return tuple(value) if args and args[0] is Any else tuple(str(v) for v in value)
     if hint is bool:
         if not isinstance(value, bool):
             raise DfsweepError(f"{key}: expected true/false, got {value!r}")

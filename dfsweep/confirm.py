@@ -17,7 +17,7 @@ from ray.tune.search import Searcher
 
 from .checkpoint import atomic_write_bytes
 from .config import ConfirmConfig
-from .objective import OBJECTIVE, OBJECTIVE_EPOCH, rank_key
+from .objective import OBJECTIVE, OBJECTIVE_EPOCH, objective_key, pareto_front, rank_key
 from .roles import CONFIRM, FOLD, OF, RECIPE, ROLE, SEED_OFFSET, role_of
 from .scheduling import BudgetClock
 
@@ -38,8 +38,10 @@ class SearchThenConfirm(Searcher):
 
     def __init__(self, searcher: Searcher, *, num_samples: int, budget_s: Optional[float], confirm: ConfirmConfig,
                  recipe: bool, metric: str, mode: str, phase_file: Optional[str] = None,
-                 clock: Optional[BudgetClock] = None):
+                 clock: Optional[BudgetClock] = None, objectives: int = 0):
         super().__init__(metric=metric, mode=mode)
+        self.objectives = objectives                      # > 0: a multi-objective sweep (front members confirm first)
+        self.vectors: Dict[str, Tuple[float, ...]] = {}   # trial id -> its objectives at its selected epoch
         self.phase_file, self.phase = phase_file, ""
         self.searcher = searcher
         self.num_samples, self.confirm, self.recipe = num_samples, confirm, recipe
@@ -121,6 +123,7 @@ class SearchThenConfirm(Searcher):
         if result.get(OBJECTIVE_EPOCH) == result.get("epoch"):      # this epoch is the trial's best so far
             nan = float("nan")
             self.best[trial_id] = (result.get(OBJECTIVE, nan), result.get("auc", nan), result.get("val_loss", nan))
+            self.vectors[trial_id] = tuple(result.get(objective_key(i), nan) for i in range(self.objectives))
 
     # -- the two phases --------------------------------------------------------------------------------
     def _suggest_search(self, trial_id: str):
@@ -134,9 +137,12 @@ class SearchThenConfirm(Searcher):
         return config
 
     def ranked(self) -> List[str]:
-        """Search trials that ended without error and with a score, best first."""
+        """Search trials that ended without error and with a score, best first (in a multi-objective sweep,
+        the Pareto front's members first)."""
         done = [t for t in self.search if t in self.best and t not in self.live]
-        return sorted(done, key=lambda t: rank_key(*self.best[t], mode=self.mode))
+        on_front = dict(zip(done, pareto_front([self.vectors.get(t, ()) for t in done], self.mode))) \
+            if self.objectives else {}
+        return sorted(done, key=lambda t: (not on_front.get(t, False), rank_key(*self.best[t], mode=self.mode)))
 
     def _confirmation_queue(self) -> List[Dict[str, Any]]:
         if self.confirm.top_k == 0:

@@ -22,9 +22,11 @@ import pandas as pd
 
 from .checkpoint import atomic_write_bytes, save_checkpoint
 from .config import Config, apply_overrides, config_from_dict, flat_dict, read_yaml
-from .data import images_to_tensor, load_labelled, load_unlabelled, split_indices
+from .data import images_to_tensor, load_unlabelled, split_indices
 from .errors import DfsweepError
 from .finalize_state import ResumeState, data_digest, training_config
+from .front import pick_trial, trial_config_dict
+from .objective import Scoring
 from .metrics import choose_threshold
 from .predict import write_csv
 from .report import format_epoch
@@ -37,8 +39,11 @@ __all__ = ["finalize", "finalize_config", "submission_frame", "OUTPUTS"]
 OUTPUTS = ("best_model.pth", "best_model_finetuned.pth", "pr_curve.png", "confusion_matrix.png", "finalize.json")
 
 
-def finalize_config(sweep_dir: Path, sets: List[str], data: Optional[str], test: Optional[str]) -> Config:
-    """best.yaml (the winner, with the sweep's finalize/submission sections) + --set/--data/--test."""
+def finalize_config(sweep_dir: Path, sets: List[str], data: Optional[str], test: Optional[str],
+                    trial: Optional[str] = None) -> Config:
+    """best.yaml (the winner, with the sweep's finalize/submission sections) + --set/--data/--test. With
+    `trial`, or in a multi-objective sweep, the configuration of that trial (or of the Pareto-front member
+    `finalize.pick` chooses) instead."""
     best = sweep_dir / "best.yaml"
     if not best.is_file():
         raise DfsweepError(f"{sweep_dir}: no best.yaml (the sweep has no successful trial yet)")
@@ -46,9 +51,13 @@ def finalize_config(sweep_dir: Path, sets: List[str], data: Optional[str], test:
     raw.pop("search", None)
     extra = list(sets) + ([f"data.train={data}"] if data else []) + ([f"data.test={test}"] if test else [])
     try:
-        cfg = config_from_dict(apply_overrides(raw, extra))
+        cfg = config_from_dict(apply_overrides(raw, list(extra)))
+        if trial is None and cfg.sweep.objectives:
+            trial = _picked(sweep_dir, cfg)
+        if trial is not None:
+            cfg = config_from_dict(apply_overrides(trial_config_dict(sweep_dir, trial), list(extra)))
     except DfsweepError as e:
-        raise DfsweepError(f"{best}: {e}") from None
+        raise DfsweepError(f"{best if trial is None else sweep_dir / 'trials.yaml'}: {e}") from None
     # multi-fidelity: the sweep may have searched on less data or smaller images than the winner trains on,
     # and the longer final run may want its own learning rate and schedule; --set/--data still win
     set_keys = {x.split("=", 1)[0].strip() for x in sets}
@@ -66,6 +75,17 @@ def finalize_config(sweep_dir: Path, sets: List[str], data: Optional[str], test:
     return cfg
 
 
+def _picked(sweep_dir: Path, cfg: Config) -> str:
+    """The Pareto-front member `finalize.pick` chooses from the sweep's leaderboard."""
+    board_file = sweep_dir / "leaderboard.csv"
+    if not board_file.is_file():
+        raise DfsweepError(f"{sweep_dir}: no leaderboard.csv to pick a Pareto-front member from")
+    picked = pick_trial(pd.read_csv(board_file, dtype={"trial_id": str}), Scoring.of(cfg.sweep, cfg.finalize))
+    if picked is None:
+        raise DfsweepError("finalize.pick: no front member has a value for it")
+    return picked
+
+
 def submission_frame(ids: List[str], probs: np.ndarray, threshold: float, cfg: Config) -> pd.DataFrame:
     s = cfg.submission
     labels = np.where(probs >= threshold, s.fake_label, s.real_label)
@@ -77,27 +97,32 @@ def submission_frame(ids: List[str], probs: np.ndarray, threshold: float, cfg: C
 
 def finalize(sweep: Optional[str] = None, *, data: Optional[str] = None, test: Optional[str] = None,
              out: Optional[str] = None, sets: List[str] = (), resume: bool = False, restart: bool = False,
-             echo: Callable[[str], None] = print) -> Dict[str, Any]:
+             trial: Optional[str] = None, echo: Callable[[str], None] = print) -> Dict[str, Any]:
     """The whole chain; `resume` continues a killed run from its last finished epoch (same config and data,
     else refused), `restart` discards such a run's state. Outputs appear whole, one by one."""
     t0 = time.time()
     sweep_dir = resolve_sweep_dir(sweep)
-    cfg = finalize_config(sweep_dir, list(sets), data, test)
+    cfg = finalize_config(sweep_dir, list(sets), data, test, trial)
+    if trial is None and cfg.sweep.objectives:
+        trial = _picked(sweep_dir, cfg)
     out_dir = Path(out) if out else sweep_dir / "final"
     run = ResumeState(out_dir)
     config = training_config(flat_dict(cfg.to_dict()))
     run.check(config, resume, restart)
 
     # 1. every input validated before any output: training data, test images
-    train_set = load_labelled(cfg.data)
+    from .run_data import load_run_data
+    train_set, val_sets = load_run_data(cfg, lambda _: None)
     test_set = load_unlabelled(cfg.data.test, cfg.data)
     counts = train_set.class_counts()
-    echo(f"finalize {sweep_dir.name}: {cfg.model.name}, {len(train_set)} training images ({counts[0]} real, "
-         f"{counts[1]} fake), {len(test_set)} test images")
+    which = f"trial {trial}" if trial else "the best config"
+    echo(f"finalize {sweep_dir.name}: {which}, {cfg.model.name}, {len(train_set)} training images ({counts[0]} real, "
+         f"{counts[1]} fake), {len(test_set)} test images" + (f"; also scoring {', '.join(val_sets)} every stage-1 "
+                                                              f"epoch" if val_sets else ""))
     run.begin(config, data_digest(train_set), resume)
 
     # 2. stage 1 and its threshold; its model replaces any earlier run's set in the folder
-    cfg1, r1, thr = _stage1(cfg, train_set, run, echo)
+    cfg1, r1, thr = _stage1(cfg, train_set, val_sets, run, echo)
     run.discard([n for n in OUTPUTS + (cfg.submission.filename,) if n != "best_model.pth"])
     stage1 = run.publish("best_model.pth", lambda p: save_checkpoint(
         p, r1.best_state, cfg1.to_dict(), thr["threshold"], r1.best_metrics, stage=1, epoch=r1.best_epoch))
@@ -116,7 +141,7 @@ def finalize(sweep: Optional[str] = None, *, data: Optional[str] = None, test: O
     pr = run.publish("pr_curve.png", lambda p: pr_curve_png(r1.val_labels, r1.val_scores, thr["threshold"], p))
     cm = run.publish("confusion_matrix.png",
                      lambda p: confusion_png(r1.val_labels, r1.val_scores, thr["threshold"], p))
-    summary = {"sweep": sweep_dir.name, "model": cfg.model.name, "threshold": thr, "stage1_best_epoch": r1.best_epoch,
+    summary = {"sweep": sweep_dir.name, "trial": trial, "model": cfg.model.name, "threshold": thr, "stage1_best_epoch": r1.best_epoch,
                "stage1_best": r1.best_metrics, "stage2_epochs": cfg.finalize.finetune_epochs,
                "test_images": len(test_set), "predicted_fake": n_fake, "resumed": resume, "wall_s": time.time() - t0}
     text = json.dumps(summary, indent=2, default=float).encode()
@@ -129,17 +154,19 @@ def finalize(sweep: Optional[str] = None, *, data: Optional[str] = None, test: O
     return summary
 
 
-def _stage1(cfg: Config, train_set, run: ResumeState, echo) -> Tuple[Config, FitResult, Dict[str, float]]:
-    """From scratch (or its saved state) on the split, best epoch by the sweep's metric; then the threshold
-    on the best epoch's validation predictions."""
+def _stage1(cfg: Config, train_set, val_sets, run: ResumeState, echo) -> Tuple[Config, FitResult, Dict[str, float]]:
+    """From scratch (or its saved state) on the split, best epoch by the sweep's metric (its pick rule in a
+    multi-objective sweep), `val_sets` scored every epoch; then the threshold on the best epoch's validation
+    predictions."""
     f, s = cfg.finalize, cfg.sweep
-    min_p = s.min_precision if s.metric == "recall_at_precision" else None
+    scoring = Scoring.of(s, f)
+    min_p = s.min_precision if scoring.needs_min_precision() else None
     cfg1 = cfg.replace({"train.epochs": f.epochs, "data.val_fraction": f.val_fraction})
     tr, va = split_indices(train_set.labels, train_set.groups, f.val_fraction, cfg.train.seed)
     saved = run.load_stage(1)
     echo(f"stage 1: {f.epochs} epochs on {len(tr)} images, validating on {len(va)}{_resumed(saved, f.epochs)}")
-    r1 = fit(cfg1, train_set, train_idx=tr, val_idx=va, select=s.metric, min_precision=min_p, resume=saved,
-             on_epoch=_saving(run, 1, f.epochs, echo))
+    r1 = fit(cfg1, train_set, train_idx=tr, val_idx=va, select=scoring, min_precision=min_p, resume=saved,
+             on_epoch=_saving(run, 1, f.epochs, echo), val_sets=val_sets)
     thr = choose_threshold(r1.val_labels, r1.val_scores, f.min_precision, f.min_recall)
     rule = (f"max recall at precision >= {f.min_precision}" if f.min_precision else
             f"max precision at recall >= {f.min_recall}" if f.min_recall else "max F1, ties -> higher recall")

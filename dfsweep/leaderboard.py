@@ -12,21 +12,22 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .bootstrap import STATS
-from .objective import best_epoch, rank_key
+from .objective import best_epoch, pareto_front, rank_key
 from .roles import CONFIRM, FOLD, OF, ROLE, SEARCH, SEED_OFFSET, split_params
 from .statuses import ERROR, RETRIES, ending
 
-__all__ = ["TrialRecord", "read_trials", "leaderboard", "confirmed", "winner_row"]
+__all__ = ["TrialRecord", "read_trials", "leaderboard", "confirmed", "winner_row", "PARETO"]
 
 log = logging.getLogger("dfsweep.leaderboard")
 
 _AT_BEST = ("auc", "ap", "f1", "recall", "precision", "threshold", "val_loss")
+PARETO = "pareto"
 
 
 @dataclass
@@ -89,16 +90,23 @@ def read_trials(results) -> List[TrialRecord]:
     return out
 
 
-def _row(rec: TrialRecord, metric: str, mode: str, epochs: int) -> Dict[str, Any]:
+def _at_best(key: str, extra: Sequence[str]) -> bool:
+    """Which of the best epoch's metrics the row shows: the in-domain scores and their intervals, every score
+    on another set (`auc@NAME`) and the sweep's composite objectives."""
+    base = key.split("@")[0]
+    return key in extra or base in _AT_BEST or base in {f"{s}_{b}" for s in STATS for b in ("lo", "hi")}
+
+
+def _row(rec: TrialRecord, metric: str, mode: str, epochs: int, extra: Sequence[str] = ()) -> Dict[str, Any]:
     params, meta = split_params(rec.config)
     row: Dict[str, Any] = {"trial_id": rec.trial_id, "role": rec.role, "confirms": meta.get(OF, "")}
     best = best_epoch(rec.history, metric, mode)
     if best is not None:
         row.update({metric: best[metric], "best_epoch": int(best["epoch"]),
                     "epochs_run": int(max(h["epoch"] for h in rec.history))})
-        for k in _AT_BEST + tuple(f"{s}_{b}" for s in STATS for b in ("lo", "hi")):
-            if k in best and k != metric:
-                row[k] = best[k]
+        for k, v in best.items():
+            if k != metric and _at_best(k, extra):
+                row[k] = v
     else:   # no scored epoch: the scores stay empty, and the note says why
         row.update({metric: math.nan, "best_epoch": 0,
                     "epochs_run": int(max((h["epoch"] for h in rec.history), default=0))})
@@ -116,10 +124,12 @@ def _row(rec: TrialRecord, metric: str, mode: str, epochs: int) -> Dict[str, Any
     return row
 
 
-def leaderboard(records: List[TrialRecord], metric: str, mode: str, epochs: int) -> pd.DataFrame:
+def leaderboard(records: List[TrialRecord], metric: str, mode: str, epochs: int,
+                objectives: Sequence[str] = ()) -> pd.DataFrame:
     """Search rows ranked (confirmed configurations first, by their confirmation mean), then the
-    confirmation runs."""
-    rows = [_row(r, metric, mode, epochs) for r in records]
+    confirmation runs. With `objectives` (a multi-objective sweep's keys) a `pareto` column marks the search
+    rows no other search row beats in every objective, and those rank first (by `metric`, the pick rule)."""
+    rows = [_row(r, metric, mode, epochs, objectives) for r in records]
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows)
@@ -131,12 +141,16 @@ def leaderboard(records: List[TrialRecord], metric: str, mode: str, epochs: int)
     for col, agg in (("confirm_mean", "mean"), ("confirm_std", "std"), ("confirm_n", "count")):
         search[col] = search["trial_id"].map(stats[agg]) if stats is not None else math.nan
     search["confirm_n"] = search["confirm_n"].fillna(0).astype(int)
+    if objectives:
+        values = [[r.get(k, math.nan) for k in objectives] for _, r in search.iterrows()]
+        search[PARETO] = pareto_front(values, mode) if len(search) else []
     # 2. rank: confirmed first by their mean, then the search's own order (objective, AUC, validation loss)
     sign = -1.0 if mode == "max" else 1.0
     def key(r) -> tuple:
         confirmed = r["confirm_n"] > 0 and not pd.isna(r["confirm_mean"])
         own = rank_key(r[metric], r.get("auc", math.nan), r.get("val_loss", math.nan), mode)
-        return (0, sign * r["confirm_mean"], *own) if confirmed else (1, 0.0, *own)
+        front = 0 if bool(r.get(PARETO, False)) else 1
+        return (0, 0, sign * r["confirm_mean"], *own) if confirmed else (1, front, 0.0, *own)
     order = sorted(range(len(search)), key=lambda i: key(search.iloc[i]))
     search = search.iloc[order].reset_index(drop=True)
     search.insert(0, "rank", pd.array(range(1, len(search) + 1), dtype="Int64"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Sequence
 
 import pandas as pd
 from ray import tune
@@ -45,9 +45,9 @@ def _progress(epochs_run: int, epochs: int) -> str:
 
 
 def live_board(trials, seen: Dict[str, Dict[int, Dict[str, Any]]], metric: str, mode: str,
-               epochs: int) -> pd.DataFrame:
+               epochs: int, objectives: Sequence[str] = ()) -> pd.DataFrame:
     """The leaderboard of `trials` (Tune's Trial objects) as it stands, trials still going marked so."""
-    board = leaderboard([_record(t, seen.get(t.trial_id, {})) for t in trials], metric, mode, epochs)
+    board = leaderboard([_record(t, seen.get(t.trial_id, {})) for t in trials], metric, mode, epochs, objectives)
     if not len(board):
         return board
     by_id = {str(t.trial_id): t for t in trials}
@@ -70,8 +70,9 @@ class LiveBoard(tune.Callback):
     is logged once and the sweep goes on: an exception in a callback would end the whole fit()."""
 
     def __init__(self, path: Path, metric: str, mode: str, epochs: int, every_s: float = 3.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, objectives: Sequence[str] = ()):
         self.path, self.metric, self.mode, self.epochs = Path(path), metric, mode, epochs
+        self.objectives = list(objectives)
         self.every_s, self.clock = every_s, clock
         self.seen: Dict[str, Dict[int, Dict[str, Any]]] = {}   # trial id -> epoch -> its reported numbers
         self.last_write = float("-inf")
@@ -102,7 +103,7 @@ class LiveBoard(tune.Callback):
     def _write(self, trials: List[Any]) -> None:
         self.last_write, self.dirty = self.clock(), False
         try:
-            data = live_board(trials, self.seen, self.metric, self.mode, self.epochs).to_csv(index=False).encode()
+            data = live_board(trials, self.seen, self.metric, self.mode, self.epochs, self.objectives).to_csv(index=False).encode()
             atomic_write_bytes(self.path, lambda f: f.write(data))
         except Exception as e:  # noqa: BLE001 -- a live view must never end the sweep
             if not self.warned:

@@ -9,10 +9,7 @@ from sklearn.metrics import (
     average_precision_score, confusion_matrix, precision_recall_curve, roc_auc_score,
 )
 
-__all__ = ["choose_threshold", "score", "METRICS"]
-
-# Metrics a sweep or finalize may select on; all are "higher is better".
-METRICS = ("f1", "auc", "ap", "recall", "precision", "recall_at_precision")
+__all__ = ["choose_threshold", "score"]
 
 
 def choose_threshold(y_true, scores, min_precision: float | None = None,

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .bootstrap import intervals
 from .checkpoint import atomic_write_bytes, load_checkpoint
 from .config import Config, config_from_dict
 from .data import (IMAGE_EXTENSIONS, DecodedSet, decode_images, images_to_tensor, list_labelled, list_unlabelled,
@@ -114,14 +115,17 @@ def predict_paths(model_path, paths: Sequence[str], tta_flip: bool = False) -> p
 
 
 def evaluate_checkpoint(model_path, data_path, tta_flip: bool = False) -> Dict[str, Any]:
-    """AUC, AP and, at the checkpoint's threshold, F1 / fake-recall / precision / confusion matrix."""
+    """AUC and AP with their 95% bootstrap intervals (resampled by group when the set has groups) and, at the
+    checkpoint's threshold, F1 / fake-recall / precision / confusion matrix."""
     lm = load_model(model_path)
     data: DecodedSet = load_labelled(lm.cfg.data, data_path)
     probs = score_images(lm, data.images, tta_flip)
     m = score(data.labels, probs, threshold=lm.threshold)
+    ci = intervals(data.labels, probs, data.groups)
     counts = data.class_counts()
     return {"model": str(model_path), "data": str(data_path), "n": int(len(data)), "n_real": int(counts[0]),
-            "n_fake": int(counts[1]), "auc": m["auc"], "ap": m["ap"], "threshold": m["threshold"], "f1": m["f1"],
+            "n_fake": int(counts[1]), "auc": m["auc"], "auc_lo": ci["auc_lo"], "auc_hi": ci["auc_hi"],
+            "ap": m["ap"], "ap_lo": ci["ap_lo"], "ap_hi": ci["ap_hi"], "threshold": m["threshold"], "f1": m["f1"],
             "recall": m["recall"], "precision": m["precision"],
             "confusion": {"tn": m["tn"], "fp": m["fp"], "fn": m["fn"], "tp": m["tp"]}}
 

@@ -9,6 +9,7 @@ from typing import Any, Dict
 
 from ray import tune
 
+from .metric_spec import interval_keys
 from .objective import OBJECTIVE
 from .roles import CONFIRM, FOLD, OF, RECIPE, SEED_OFFSET, role_of, split_params
 from .statuses import in_words, trial_ending
@@ -23,7 +24,7 @@ def _fmt(v: Any) -> str:
 
 
 def _with_interval(result: Dict[str, Any], k: str) -> str:
-    lo, hi = result.get(f"{k}_lo"), result.get(f"{k}_hi")
+    lo, hi = (result.get(x) for x in interval_keys(k))
     if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and not math.isnan(lo):
         return f"{k} {result[k]:.3f} [{lo:.3f}, {hi:.3f}]"
     return f"{k} {result[k]:.3f}"
@@ -44,7 +45,8 @@ class ProgressCallback(tune.Callback):
     best objective so far."""
 
     def __init__(self, metric: str, mode: str, num_samples: int, num_confirm: int, epochs: int,
-                 done: set = frozenset()):
+                 done: set = frozenset(), sets: tuple = ()):
+        self.sets = tuple(sets)     # other validation sets: their AUC and recall beside the in-domain ones
         self.metric, self.mode, self.num_samples, self.num_confirm, self.epochs = metric, mode, num_samples, num_confirm, epochs
         self.done = set(done)   # trials that finished before an interruption (resume)
         self.best: Dict[str, Any] = {"value": None, "trial": None}
@@ -88,8 +90,9 @@ class ProgressCallback(tune.Callback):
             return
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         self._track_best(trial, result)
-        extra = "  ".join(_with_interval(result, k) if k in ("auc", "f1") else f"{k} {result[k]:.3f}"
-                          for k in ("val_loss", "auc", "f1", "recall") if isinstance(result.get(k), (int, float)))
+        keys = ("val_loss", "auc", "f1", "recall") + tuple(f"{k}@{n}" for n in self.sets for k in ("auc", "recall"))
+        extra = "  ".join(_with_interval(result, k) if k.split("@")[0] in ("auc", "f1") else f"{k} {result[k]:.3f}"
+                          for k in keys if isinstance(result.get(k), (int, float)))
         self._echo(f"{trial.trial_id} epoch {epoch}/{self.epochs}  {extra}  {self._counts(trials)}")
 
     def _track_best(self, trial, result) -> None:

@@ -6,6 +6,8 @@ from typing import Any, Dict
 
 import pandas as pd
 
+from .metric_spec import interval_keys
+
 __all__ = ["format_epoch", "board_table"]
 
 
@@ -22,12 +24,14 @@ def format_epoch(m: Dict[str, Any], epochs: int | None = None) -> str:
         parts += [f"val_loss {_f(m['val_loss'])}", f"auc {_f(m.get('auc'))}", f"ap {_f(m.get('ap'))}",
                   f"f1 {_f(m.get('f1'))}", f"recall {_f(m.get('recall'))}", f"precision {_f(m.get('precision'))}",
                   f"thr {_f(m.get('threshold'))}"]
+    # every other validation set: its AUC and recall (at its own F1-optimal threshold)
+    parts += [f"{k} {_f(v)}" for k, v in m.items() if k.split("@")[0] in ("auc", "recall") and "@" in k]
     parts += [f"lr {m.get('lr', 0):.2e}", f"{m.get('epoch_time_s', 0):.1f}s"]
     return "  ".join(parts)
 
 
 def _interval(row, k: str) -> str:
-    lo, hi = row.get(f"{k}_lo"), row.get(f"{k}_hi")
+    lo, hi = (row.get(x) for x in interval_keys(k))
     if row.get(k) is None or pd.isna(row.get(k)):
         return "-"
     if lo is None or pd.isna(lo):
@@ -41,8 +45,11 @@ def board_table(board: "pd.DataFrame", metric: str, max_rows: int = 30) -> str:
     search = board[board["role"] != "confirm"].head(max_rows)
     if not len(search):
         return "(no trials)"
-    shown = [k for k in dict.fromkeys([metric, "auc", "f1"]) if k in search]
+    others = [c for c in search.columns if c.startswith("auc@")]     # AUC on every other validation set
+    shown = [k for k in dict.fromkeys([metric, "auc", "f1", *others]) if k in search]
     out = pd.DataFrame({"rank": search["rank"], "trial_id": search["trial_id"], "role": search["role"]})
+    if "pareto" in search:      # a multi-objective sweep: its Pareto front
+        out["front"] = ["*" if v is True or str(v) == "True" else "" for v in search["pareto"]]
     if "confirm_n" in search and (search["confirm_n"] > 0).any():
         out[f"confirmed {metric}"] = [
             f"{r.confirm_mean:.3f} ± {0 if pd.isna(r.confirm_std) else r.confirm_std:.3f} (n={int(r.confirm_n)})"

@@ -10,7 +10,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from .config import Config
-from .objective import OBJECTIVE
+from .objective import Scoring
 from .roles import CONFIRM, role_of
 from .statuses import BUDGET, ENDED_BY, RETRIES
 
@@ -128,10 +128,12 @@ class ConfirmAwareASHA(_EndsUnstartedOnBudget, ASHAScheduler):
 
 
 def build_scheduler(cfg: Config) -> TrialScheduler:
-    """`sweep.scheduler`: ASHA on the objective (the trial's best epoch so far), or FIFO."""
+    """`sweep.scheduler`: ASHA on the objective (the trial's best epoch so far; in a multi-objective sweep the
+    first objective at the trial's selected epoch), or FIFO."""
     s = cfg.sweep
     if s.scheduler.name == "fifo":
         return SearchFIFO()
-    return ConfirmAwareASHA(time_attr="training_iteration", metric=OBJECTIVE, mode=s.mode, max_t=cfg.train.epochs,
+    metric = Scoring.of(s, cfg.finalize).scheduler_metric
+    return ConfirmAwareASHA(time_attr="training_iteration", metric=metric, mode=s.mode, max_t=cfg.train.epochs,
                             grace_period=min(s.scheduler.grace_period, cfg.train.epochs),
                             reduction_factor=s.scheduler.reduction_factor)

@@ -10,7 +10,8 @@ import yaml
 
 from .checkpoint import atomic_write_bytes, save_checkpoint
 from .config import Config
-from .data import load_labelled
+from .objective import Scoring
+from .run_data import load_run_data
 from .report import format_epoch
 from .train import fit
 
@@ -20,11 +21,11 @@ __all__ = ["train_to_dir"]
 def train_to_dir(cfg: Config, out_dir: Path, echo: Callable[[str], None] = print) -> dict:
     """Load and validate the data, train, then write model.pth, history.csv and config.yaml to out_dir."""
     t0 = time.perf_counter()
-    data = load_labelled(cfg.data)  # validates every file before any output exists
-    counts = data.class_counts()
-    echo(f"data: {len(data.ids)} images ({counts[0]} real, {counts[1]} fake) at {cfg.data.image_size} px, "
-         f"decoded in {time.perf_counter() - t0:.1f}s")
-    result = fit(cfg, data, on_epoch=lambda m, _state: echo(format_epoch(m, cfg.train.epochs)))
+    data, val_sets = load_run_data(cfg, echo)  # validates every file before any output exists
+    echo(f"decoded in {time.perf_counter() - t0:.1f}s")
+    scoring = Scoring.of(cfg.sweep, cfg.finalize)
+    result = fit(cfg, data, on_epoch=lambda m, _state: echo(format_epoch(m, cfg.train.epochs)), select=scoring,
+                 val_sets=val_sets, min_precision=cfg.sweep.min_precision if scoring.needs_min_precision() else None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out_dir / "model.pth", result.best_state, cfg.to_dict(), result.threshold,

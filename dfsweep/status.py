@@ -94,9 +94,14 @@ def _counts(board: pd.DataFrame) -> Dict[str, int]:
             "pending": int((board["status"] == PENDING).sum()), "confirm": int((board["role"] == "confirm").sum())}
 
 
+def _scoring(view: SweepView):
+    from .objective import Scoring
+    return Scoring.of_spec(view.spec)
+
+
 def _best(view: SweepView) -> str:
     """The leaderboard's rank 1 as "auc 0.9123 (trial)", its confirmed mean when it was confirmed."""
-    metric, board = view.setting("sweep", "metric", "auc"), view.board
+    metric, board = _scoring(view).key, view.board
     if not len(board) or metric not in board:
         return "-"
     top = board.iloc[0]
@@ -164,7 +169,7 @@ def status_text(view: SweepView, now: Optional[float] = None) -> str:
     """The sweep's state, its running trials with their ETA, and its leaderboard as it stands."""
     now = time.time() if now is None else now
     lines = _header(view, now) + _running(view, now)
-    metric = view.setting("sweep", "metric", "auc")
+    metric = _scoring(view).key
     if len(view.board):
         so_far = " so far" if driver_state(view.state) == RUNNING else ""
         lines += [f"leaderboard ({view.paths.leaderboard}, {metric} at each trial's best epoch{so_far}):",
@@ -211,7 +216,6 @@ def show_status(sweep: Optional[str], root: Path = Path("sweeps"), plots: bool =
     lines = []
     if plots:
         from .analysis import write_analysis
-        metric = view.setting("sweep", "metric", "auc")
         study = view.setting("sweep", "name") or view.paths.name    # the Optuna study is named after the sweep
-        lines = write_analysis(view.paths.optuna_db, study, metric, view.paths.analysis).lines
+        lines = write_analysis(view.paths.optuna_db, study, _scoring(view), view.paths.analysis).lines
     return "\n".join([status_text(view)] + lines)

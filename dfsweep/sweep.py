@@ -10,7 +10,9 @@ sweeps/<name>/
   leaderboard.csv   one row per trial, best first (confirmed configurations ranked by their mean); rewritten
                     while the sweep runs, trials still going marked RUNNING or PENDING (dfsweep/live_board.py)
   analysis/         the search's parameter importances, parallel coordinates and history (dfsweep/analysis.py)
-  best.yaml         the winner's full config (the confirmed winner when there was a confirmation)
+  best.yaml         the winner's full config (the confirmed winner when there was a confirmation; in a
+                    multi-objective sweep, the Pareto-front member finalize.pick chooses)
+  trials.yaml       each search trial's sampled parameters (what `finalize --trial ID` trains)
 sweeps/latest -> <name>
 """
 from __future__ import annotations
@@ -33,6 +35,8 @@ import yaml
 from .checkpoint import atomic_write_bytes
 from .config import Config, apply_overrides, config_from_dict, flat_dict, read_yaml
 from .errors import DfsweepError
+from .front import front_lines, trial_params
+from .objective import Scoring
 from .space import SearchSpace, parse_space
 from .storage import check_sweeps_folder
 from .sweep_paths import SweepPaths, read_state, resolve_sweep_dir
@@ -167,7 +171,7 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
     <storage>/<name>: on a cluster, a path or URI that every node reaches. sweeps/<name>/ stays the local
     record either way."""
     t0 = time.time()
-    from .data import load_labelled
+    from .run_data import load_run_data
 
     # 1. where it runs and where Tune's experiment lives: as given, else as the sweep recorded (--resume
     #    continues on the same cluster and storage; `--address local` brings a cluster sweep home)
@@ -192,9 +196,7 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
         _connect_ray(address, echo)
     try:
         # 3. data: every bad file is reported before a folder or a local Ray process exists
-        data = load_labelled(cfg.data)
-        counts = data.class_counts()
-        echo(f"data: {len(data)} images ({counts[0]} real, {counts[1]} fake) at {cfg.data.image_size} px")
+        data, val_sets = load_run_data(cfg, echo)
         if cfg.sweep.data_fraction < 1:
             # multi-fidelity: a stratified, group-aware share, the same for every trial (and on --resume)
             from .data import stratified_fraction
@@ -209,7 +211,8 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
             _start_local_ray(address, uri, echo)
         from .signals import ending_like_ctrl_c
         with ending_like_ctrl_c():
-            return _run_connected(cfg, space, paths, data, state, address, location, resume, uri, echo, t0)
+            return _run_connected(cfg, space, paths, (data, val_sets), state, address, location, resume, uri,
+                                  echo, t0)
     finally:
         ray.shutdown()
 
@@ -264,13 +267,14 @@ def _connect_ray(address: Optional[str], echo: Callable[[str], None]) -> None:
              f"({', '.join(sorted(n['NodeManagerAddress'] for n in nodes))}), {cpus:g} CPUs")
 
 
-def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, state: Dict[str, Any],
+def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, run_data, state: Dict[str, Any],
                    address: Optional[str], location: str, resume: bool, uri: str,
                    echo: Callable[[str], None], t0: float) -> SweepOutcome:
+    data, val_sets = run_data
     # 4. the tracking store (one that cannot be opened leaves no sweep folder behind), the folder, its spec
     tracker, parent = _open_records(cfg, paths, state, address, location, resume, uri)
     # 5. the search algorithm (Optuna, then the confirmation runs), the scheduler, the Tuner
-    tuner, callbacks = _build_tuner(cfg, space, paths, data, address, location, resume, tracker, echo)
+    tuner, callbacks = _build_tuner(cfg, space, paths, run_data, address, location, resume, tracker, echo)
     results = tuner.fit()
     # Ctrl-C (SIGINT): Tune stops the loop, saves its state and returns; unfinished trials and the rest of
     # the search or confirmation wait for --resume
@@ -279,7 +283,8 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
     #    artifacts
     board, best, verdict, lines = _write_results(cfg, space, paths, data, results, interrupted)
     from .analysis import write_analysis
-    analysis = write_analysis(paths.optuna_db, cfg.sweep.name, cfg.sweep.metric, paths.analysis)
+    scoring = Scoring.of(cfg.sweep, cfg.finalize)
+    analysis = write_analysis(paths.optuna_db, cfg.sweep.name, scoring, paths.analysis)
     for line in analysis.lines:
         echo(line)
 
@@ -290,7 +295,7 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, data, sta
             tracker.log_parent_artifact(png, "analysis")
         if best is not None:
             tracker.log_parent_artifact(paths.best)
-            tracker.log_parent_metrics(_verdict_metrics(board, verdict, cfg.sweep.metric))
+            tracker.log_parent_metrics(_verdict_metrics(board, verdict, scoring.key))
         tracker.end_parent("KILLED" if interrupted else "FINISHED")
     incomplete = _settle_tracking(callbacks[0].held, close_parent, uri, echo)
     wall = time.time() - t0
@@ -318,8 +323,8 @@ def _open_records(cfg: Config, paths: SweepPaths, state: Dict[str, Any], address
     return tracker, parent
 
 
-def _build_tuner(cfg: Config, space: SearchSpace, paths: SweepPaths, data, address: Optional[str], location: str,
-                 resume: bool, tracker, echo: Callable[[str], None]):
+def _build_tuner(cfg: Config, space: SearchSpace, paths: SweepPaths, run_data, address: Optional[str],
+                 location: str, resume: bool, tracker, echo: Callable[[str], None]):
     """The Tuner (restored on --resume) and its callbacks: MLflow, the progress lines, the statuses."""
     s = cfg.sweep
     import optuna
@@ -335,17 +340,23 @@ def _build_tuner(cfg: Config, space: SearchSpace, paths: SweepPaths, data, addre
     # a failed trial is reported in one line by ProgressCallback, with its error in MLflow and the
     # leaderboard; Tune's own multi-line tracebacks would bury the progress display
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
+    # Tune's TensorBoard logger renames `auc@set` keys with one INFO line per key and epoch
+    logging.getLogger("tensorboardX").setLevel(logging.WARNING)
     # trials MLflow saw finish are never trained again, even if Tune's last snapshot predates that
     done = tracker.finished_trials() if resume else set()
+    data, val_sets = run_data
+    scoring = Scoring.of(s, cfg.finalize)
     # with_parameters puts the decoded data in the object store once; every node's trials read it from there
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, data=data, space=space, metric=s.metric, mode=s.mode,
-                             min_precision=s.min_precision, skip_trials=done),
+        tune.with_parameters(run_trial, data=data, space=space, scoring=scoring, mode=s.mode,
+                             min_precision=s.min_precision, skip_trials=done, val_sets=val_sets),
         {"cpu": s.resources_per_trial.cpu, "gpu": s.resources_per_trial.gpu})
     n_confirm = max_confirmation_runs(s.confirm, s.start_from_defaults)
-    progress = ProgressCallback(s.metric, s.mode, s.num_samples, n_confirm, cfg.train.epochs, done)
+    progress = ProgressCallback(scoring.key, s.mode, s.num_samples, n_confirm, cfg.train.epochs, done,
+                                sets=tuple(val_sets))
     callbacks = [TrackingCallback(tracker, cfg.train.epochs), progress, StatusCallback(),
-                 LiveBoard(paths.leaderboard, s.metric, s.mode, cfg.train.epochs)]
+                 LiveBoard(paths.leaderboard, scoring.key, s.mode, cfg.train.epochs,
+                           objectives=[o.key for o in scoring.objectives])]
     if resume and tune.Tuner.can_restore(location):
         echo(f"resuming sweep {s.name} from {location}")
         tuner = tune.Tuner.restore(location, trainable=trainable, resume_unfinished=True, resume_errored=True)
@@ -367,14 +378,18 @@ def _new_tuner(cfg: Config, space: SearchSpace, paths: SweepPaths, trainable, ca
     from .searcher import ResumableOptunaSearch
 
     storage = optuna.storages.RDBStorage(f"sqlite:///{paths.optuna_db.resolve()}")
+    scoring = Scoring.of(s, cfg.finalize)
+    metric = scoring.searcher_metric()     # one objective, or each of several (Optuna's multi-objective study)
     optuna_search = ResumableOptunaSearch(
-        space.define_by_run(), metric=OBJECTIVE, mode=s.mode, sampler=build_sampler(s.sampler, s.seed),
+        space.define_by_run(), metric=metric, mode=[s.mode] * len(metric) if scoring.multi else s.mode,
+        sampler=build_sampler(s.sampler, s.seed),
         study_name=s.name, storage=storage,
         points_to_evaluate=[recipe_params(space)] if s.start_from_defaults else None)
     clock = BudgetClock(s.time_budget_s)   # one budget: the searcher stops asking, the stopper stops trials
     searcher = SearchThenConfirm(optuna_search, num_samples=s.num_samples, budget_s=s.time_budget_s, clock=clock,
                                  confirm=s.confirm, recipe=s.start_from_defaults, metric=OBJECTIVE,
-                                 mode=s.mode, phase_file=str(paths.phase.resolve()))
+                                 mode=s.mode, phase_file=str(paths.phase.resolve()),
+                                 objectives=len(scoring.objectives))
     storage_path, exp_name = _split_location(location)
     return tune.Tuner(
         trainable,
@@ -397,16 +412,21 @@ def _write_results(cfg: Config, space: SearchSpace, paths: SweepPaths, data, res
     s = cfg.sweep
     from .leaderboard import read_trials, leaderboard
     from .verdict import judge, verdict_lines
+    scoring = Scoring.of(s, cfg.finalize)
+    metric = scoring.key
     records = read_trials(results)
-    board = leaderboard(records, s.metric, s.mode, cfg.train.epochs)
+    board = leaderboard(records, metric, s.mode, cfg.train.epochs, [o.key for o in scoring.objectives])
     _write_text(paths.leaderboard, board.to_csv(index=False))
-    verdict = None if interrupted else judge(records, board, s.metric, data, space)
-    lines = verdict_lines(verdict, board, s.metric)
-    best = None if interrupted else _best_config(records, board, s.metric, space)
+    _write_text(paths.trials, yaml.safe_dump(trial_params(records), sort_keys=False))
+    verdict = None if interrupted else judge(records, board, metric, data, space)
+    lines = verdict_lines(verdict, board, metric)
+    if scoring.multi:
+        lines = front_lines(board, scoring) + lines
+    best = None if interrupted else _best_config(records, board, metric, space)
     if best is not None:
         top = board.iloc[0]
-        how = (f"confirmed {s.metric} {top['confirm_mean']:.4f} over {int(top['confirm_n'])} runs"
-               if top.get("confirm_n", 0) else f"{s.metric} {top[s.metric]:.4f}")
+        how = (f"confirmed {metric} {top['confirm_mean']:.4f} over {int(top['confirm_n'])} runs"
+               if top.get("confirm_n", 0) else f"{metric} {top[metric]:.4f}")
         header = f"# best trial {top['trial_id']} of sweep {s.name}: {how}\n"
         _write_text(paths.best, header + yaml.safe_dump(best, sort_keys=False))
     return board, best, verdict, lines

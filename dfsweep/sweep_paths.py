@@ -29,6 +29,7 @@ class SweepPaths:
     tune_dir = property(lambda self: self.dir / "tune")
     leaderboard = property(lambda self: self.dir / "leaderboard.csv")
     best = property(lambda self: self.dir / "best.yaml")
+    trials = property(lambda self: self.dir / "trials.yaml")
     phase = property(lambda self: self.dir / "phase")
     analysis = property(lambda self: self.dir / "analysis")
     latest = property(lambda self: self.root / "latest")

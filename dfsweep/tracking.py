@@ -17,6 +17,7 @@ from ray import tune
 
 from .errors import DfsweepError
 from .held_writes import HeldWrites
+from .metric_spec import mlflow_name
 from .model_uri import global_store
 from .objective import OBJECTIVE
 from .roles import ROLE, SEARCH, split_params
@@ -222,11 +223,12 @@ class SweepTracker:
 
 
 def _log_metrics(client, run_id: str, metrics: Mapping[str, Any], step: int) -> None:
-    """Numbers only (NaN dropped: MLflow charts choke on it), one batch."""
+    """Numbers only (NaN dropped: MLflow charts choke on it), one batch; names as MLflow accepts them
+    (`auc@ciplab` -> `auc_at_ciplab`)."""
     import time
     from mlflow.entities import Metric
     now = int(time.time() * 1000)
-    batch = [Metric(k, float(v), now, step) for k, v in metrics.items()
+    batch = [Metric(mlflow_name(k), float(v), now, step) for k, v in metrics.items()
              if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(float(v))]
     if batch:
         client.log_batch(run_id, metrics=batch)
@@ -329,7 +331,7 @@ class FinalizeTracker:
         import time
         from mlflow.entities import Metric
         now = int(time.time() * 1000)
-        batch = [Metric(f"{prefix}{k}", float(v), now, int(h["epoch"])) for h in history for k, v in h.items()
+        batch = [Metric(mlflow_name(f"{prefix}{k}"), float(v), now, int(h["epoch"])) for h in history for k, v in h.items()
                  if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool)
                  and not math.isnan(float(v))]
         for i in range(0, len(batch), 900):  # MLflow caps a batch at 1000 entries

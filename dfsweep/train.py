@@ -24,6 +24,8 @@ from .data import DecodedSet, gather_rows, images_to_tensor, load_labelled, spli
 from .losses import build_loss
 from .metrics import score
 from .models import create_model
+from .objective import Scoring
+from .metric_spec import parse_metric
 from .runtime import configure_threads, cpu_has_bf16, pick_device, seed_everything
 from .schedules import Schedule, build_schedule
 
@@ -201,6 +203,27 @@ def evaluate(model: torch.nn.Module, criterion: torch.nn.Module, images: torch.T
     return metrics, scores
 
 
+_COUNTS = ("tn", "fp", "fn", "tp")
+
+
+@dataclass
+class OtherSet:
+    """A labelled set scored beside the in-domain split (`data.val_sets`, a held-out domain)."""
+    name: str
+    images: torch.Tensor
+    val: Validation
+
+    @classmethod
+    def of(cls, name: str, data: DecodedSet, device: torch.device) -> "OtherSet":
+        return cls(name, on_device(images_to_tensor(data.images), device), Validation.of(data, np.arange(len(data))))
+
+    def evaluate(self, model, criterion, cfg: Config, device: torch.device,
+                 min_precision: float | None) -> Dict[str, Any]:
+        """Its metrics as `auc@NAME`, ...: each at this set's own F1-optimal threshold, as on the in-domain split."""
+        m, _ = evaluate(model, criterion, self.images, self.val, cfg, device, min_precision)
+        return {f"{k}@{self.name}": v for k, v in m.items() if k not in _COUNTS}
+
+
 @dataclass
 class _Record:
     """The epochs so far and the best one: highest `select` with validation, else the last."""
@@ -251,13 +274,15 @@ def _restore(resume: Dict[str, Any], step: TrainStep, order: EpochOrder) -> _Rec
 def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int] | None = None,
         val_idx: Sequence[int] | None = None, on_epoch: EpochCallback | None = None,
         resume: Dict[str, Any] | None = None, init_state: Dict[str, torch.Tensor] | None = None,
-        select: str = "f1", min_precision: float | None = None) -> FitResult:
+        select: str | Scoring = "f1", min_precision: float | None = None,
+        val_sets: Dict[str, DecodedSet] | None = None) -> FitResult:
     """Train `cfg` and score validation every epoch.
 
     `train_idx`/`val_idx` default to the seeded stratified, group-aware split of `data`; an empty `val_idx`
     trains without validation (finalize's stage 2). `on_epoch(metrics, state_fn)` sees every epoch;
     `state_fn()` returns a resumable state (pass it back as `resume`). `init_state` starts from given weights.
-    The best epoch is kept by `select` (higher is better); without validation, the last epoch.
+    The best epoch is kept by `select` (a metric name or a sweep's Scoring; higher is better); without
+    validation, the last epoch. `val_sets` are scored every epoch beside the split, as `auc@NAME`, ...
     """
     t = cfg.train
     configure_threads(t.threads)
@@ -272,6 +297,8 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
     train_idx = np.asarray(train_idx, dtype=np.int64)
     val = Validation.of(data, val_idx)
     images = on_device(images_to_tensor(data.images), device)
+    scoring = select if isinstance(select, Scoring) else Scoring(parse_metric(select, "select"))
+    others = [OtherSet.of(name, vs, device) for name, vs in (val_sets or {}).items()] if len(val.index) else []
 
     # 2. model, loss, optimiser
     model = build_model(cfg, device)
@@ -299,9 +326,12 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
         if len(val.index):
             val_metrics, scores = evaluate(model, criterion, images, val, cfg, device, min_precision)
             metrics.update(val_metrics)
+            for other in others:
+                metrics.update(other.evaluate(model, criterion, cfg, device, min_precision))
+            scoring.derive(metrics)
         schedule.after_epoch(metrics.get("val_loss"))
         metrics["epoch_time_s"] = time.perf_counter() - t0
-        record.add(metrics, model, scores, select)
+        record.add(metrics, model, scores, scoring.key)
         if on_epoch is not None:
             on_epoch(metrics, partial(_resumable, step, record, source.order))
     return record.result(model, val)

@@ -13,7 +13,8 @@ from ray import tune
 
 from .checkpoint import CheckpointWriteError
 from .data import DecodedSet
-from .objective import objective_of
+from .data.resize import at_size
+from .objective import Scoring
 from .roles import trial_config
 from .runtime import pick_device
 from .space import SearchSpace
@@ -35,7 +36,7 @@ def _reportable(metrics: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def _replay_finished(seen_epoch: int, metric: str, mode: str) -> None:
+def _replay_finished(seen_epoch: int, scoring: Scoring, mode: str) -> None:
     """A trial that finished before a crash, restored from a slightly older snapshot: report the epochs
     the snapshot missed from its newest checkpoint instead of training them again.
 
@@ -64,7 +65,7 @@ def _replay_finished(seen_epoch: int, metric: str, mode: str) -> None:
     for i in missed:
         # the last report carries the newest checkpoint, so the trial's result holds its whole history
         ckpt = tune.Checkpoint(newest_path, filesystem=fs) if i == missed[-1] else None
-        tune.report({**_reportable(history[i]), **objective_of(history[: i + 1], metric, mode)}, checkpoint=ckpt)
+        tune.report({**_reportable(history[i]), **scoring.report(history[: i + 1], mode)}, checkpoint=ckpt)
 
 
 def _save_state(state: Dict[str, Any], path: Path) -> None:
@@ -98,9 +99,11 @@ def _placement(device: str) -> Dict[str, float]:
             "on_cuda": float(pick_device(device).type == "cuda")}
 
 
-def run_trial(params: Dict[str, Any], data: DecodedSet, space: SearchSpace, metric: str, mode: str,
-              min_precision: float | None, skip_trials: frozenset | set = frozenset()) -> None:
-    """The trainable. `data` arrives from Ray's object store (decoded once by the driver, shared zero-copy).
+def run_trial(params: Dict[str, Any], data: DecodedSet, space: SearchSpace, scoring: Scoring, mode: str,
+              min_precision: float | None, skip_trials: frozenset | set = frozenset(),
+              val_sets: Dict[str, DecodedSet] | None = None) -> None:
+    """The trainable. `data` and `val_sets` arrive from Ray's object store (decoded once by the driver, shared
+    zero-copy).
 
     1. sampled params (and a confirmation run's seed and split) -> a full, validated config
     2. resume from the trial's last checkpoint if Tune restored it (after a crash or --resume)
@@ -108,13 +111,17 @@ def run_trial(params: Dict[str, Any], data: DecodedSet, space: SearchSpace, metr
        holding the resumable state
     """
     cfg = trial_config(space, params)
+    # a searched resolution: the shared images (decoded once at the spec's data.image_size) resized here
+    size = cfg.data.image_size
+    data = at_size(data, size)
+    val_sets = {name: at_size(vs, size) for name, vs in (val_sets or {}).items()}
     resume = None
     ckpt = tune.get_checkpoint()
     if ckpt is not None:
         with ckpt.as_directory() as d:
             resume = torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=True)
     if tune.get_context().get_trial_id() in skip_trials:
-        _replay_finished(resume["epoch"] if resume else 0, metric, mode)
+        _replay_finished(resume["epoch"] if resume else 0, scoring, mode)
         return
 
     placement = _placement(cfg.train.device)
@@ -124,8 +131,8 @@ def run_trial(params: Dict[str, Any], data: DecodedSet, space: SearchSpace, metr
         with _writing_checkpoint(state["epoch"]), tempfile.TemporaryDirectory(prefix="dfsweep-ckpt-") as d:
             _save_state(state, Path(d) / STATE_FILE)
             # Tune copies the checkpoint into the experiment's storage inside report()
-            tune.report({**_reportable(metrics), **objective_of(state["history"], metric, mode), **placement},
+            tune.report({**_reportable(metrics), **scoring.report(state["history"], mode), **placement},
                         checkpoint=tune.Checkpoint.from_directory(d))
 
-    fit(cfg, data, on_epoch=on_epoch, resume=resume, select=metric,
-        min_precision=min_precision if metric == "recall_at_precision" else None)
+    fit(cfg, data, on_epoch=on_epoch, resume=resume, select=scoring, val_sets=val_sets,
+        min_precision=min_precision if scoring.needs_min_precision() else None)

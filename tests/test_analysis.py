@@ -68,10 +68,10 @@ def test_a_plot_that_fails_leaves_the_others(tmp_path, monkeypatch):
     import dfsweep.analysis as analysis
     draw = analysis._draw
 
-    def failing(name, study, metric):
+    def failing(name, study, metric, *rest):
         if name == "parallel_coordinates":
             raise ValueError("no room to draw\nsecond line")
-        return draw(name, study, metric)
+        return draw(name, study, metric, *rest)
     monkeypatch.setattr(analysis, "_draw", failing)
     out = write_analysis(_study(tmp_path, 4), "s", "auc", tmp_path / "analysis")
     assert [p.name for p in out.written] == ["importances.png", "history.png"]

@@ -128,3 +128,42 @@ def test_flat_dict_gives_dotted_keys_and_keeps_the_search_block_whole():
     from dfsweep.config import flat_dict
     flat = flat_dict({"train": {"lr": 1e-3, "epochs": 2}, "search": {"train.lr": {"float": [1e-4, 1e-2]}}})
     assert flat == {"train.lr": 1e-3, "train.epochs": 2, "search": {"train.lr": {"float": [1e-4, 1e-2]}}}
+
+
+def test_val_sets_objectives_and_several_training_folders():
+    from dfsweep.config import config_from_dict
+    cfg = config_from_dict({"data": {"train": ["a", "b"], "val_sets": {"ciplab": "c"}},
+                            "sweep": {"metric": {"min": ["auc", "auc@ciplab"]}, "objectives": ["auc", "auc@ciplab"]},
+                            "finalize": {"pick": "auc@ciplab"}})
+    assert cfg.data.train == ("a", "b") and cfg.data.val_sets == {"ciplab": "c"}
+    assert cfg.sweep.objectives == ("auc", "auc@ciplab")
+    assert config_from_dict({"data": {"train": ["a"]}}).data.train == "a"
+    # the round trip through YAML keeps every form
+    assert config_from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("raw, needle", [
+    ({"sweep": {"metric": "auc@ciplab"}}, "sweep.metric: auc@ciplab names validation set(s) ciplab that data.val_sets"),
+    ({"sweep": {"objectives": ["auc", "auc@x"]}}, "sweep.objectives: auc@x names validation set(s) x"),
+    ({"finalize": {"pick": "f1@x"}}, "finalize.pick: f1@x names validation set(s) x"),
+    ({"sweep": {"objectives": ["auc"]}}, "sweep.objectives: needs two or more"),
+    ({"sweep": {"objectives": ["auc", "auc"]}}, "sweep.objectives: an objective is named twice"),
+    ({"sweep": {"objectives": ["auc", "f1"], "mode": "min"}}, "every objective is maximised"),
+    ({"sweep": {"objectives": "auc"}}, "sweep.objectives: needs two or more"),
+    ({"data": {"val_sets": ["x"]}}, "data.val_sets: expected a mapping"),
+    ({"data": {"val_sets": {"a@b": "x"}}}, "data.val_sets.a@b: a name is letters"),
+    ({"data": {"val_sets": {"a": 3}}}, "data.val_sets.a: expected a folder"),
+    ({"data": {"train": ["a", "a"]}}, "data.train: a folder is listed twice"),
+    ({"sweep": {"validation": "kfold"}}, "sweep.validation: 'kfold' is not valid"),
+])
+def test_bad_generalisation_settings_are_one_line(raw, needle):
+    from dfsweep.config import config_from_dict
+    with pytest.raises(DfsweepError) as e:
+        config_from_dict(raw)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_leave_one_domain_out_may_name_the_held_out_domain_before_the_data_is_read():
+    from dfsweep.config import config_from_dict
+    cfg = config_from_dict({"sweep": {"validation": "leave_one_domain_out", "metric": "auc@fakes2"}})
+    assert cfg.sweep.metric == "auc@fakes2"

@@ -142,3 +142,34 @@ def test_a_trial_asha_stops_after_its_best_epoch_is_scored_by_optuna_at_that_bes
     assert sorted(t.value for t in trials) == [0.65, 0.9, 0.9]
     assert next(t for t in trials if t.params["curve"] == "peak").value == 0.65 != peak["auc"]
     assert not any(math.isnan(t.value) for t in trials)
+
+
+def test_a_multi_objective_search_tells_optuna_both_objectives_and_confirms_the_front_first(tmp_path):
+    from dfsweep.config import SweepConfig
+    from dfsweep.objective import Scoring
+    scoring = Scoring.of(SweepConfig(objectives=["auc", "auc@x"]))
+    space = _space()
+    optuna_search = ResumableOptunaSearch(
+        space.define_by_run(), metric=scoring.searcher_metric(), mode=["max", "max"],
+        sampler=build_sampler("tpe", 0), study_name="mo", storage=optuna.storages.RDBStorage(
+            f"sqlite:///{tmp_path / 'optuna.db'}"))
+    s = SearchThenConfirm(optuna_search, num_samples=4, budget_s=None, confirm=ConfirmConfig(top_k=2, seeds=1),
+                          recipe=False, metric=OBJECTIVE, mode="max", objectives=2)
+    for t in ("t0", "t1", "t2", "t3"):
+        s.suggest(t)
+    # (auc, auc@x) per epoch; the worst case picks each trial's epoch
+    curves = {"t0": [(0.9, 0.5)], "t1": [(0.6, 0.6), (0.7, 0.65)], "t2": [(0.65, 0.55)], "t3": [(0.95, 0.45)]}
+    for t, curve in curves.items():
+        hist = []
+        for epoch, (auc, aucx) in enumerate(curve, 1):
+            hist.append({"epoch": epoch, "auc": auc, "auc@x": aucx})
+            scoring.derive(hist[-1])
+            result = {**hist[-1], "training_iteration": epoch, **scoring.report(hist)}
+            s.on_trial_result(t, result)
+        s.on_trial_complete(t, result)
+    # t2 (0.65, 0.55) is beaten by t1 in both; t1 has the best worst case, so it leads the front
+    assert s.ranked() == ["t1", "t0", "t3", "t2"]
+    assert [q[OF] for q in (s.suggest("c0"), s.suggest("c1"))] == ["t1", "t0"]
+    study = optuna.load_study(study_name="mo", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert [t.values for t in study.trials] == [[0.9, 0.5], [0.7, 0.65], [0.65, 0.55], [0.95, 0.45]]
+    assert {t.number for t in study.best_trials} == {0, 1, 3}

@@ -252,6 +252,7 @@ def test_sweep_then_finalize_evaluate_predict(tmp_path):
     m = json.loads(lines[0])
     assert {"auc", "ap", "f1", "recall", "precision", "threshold", "confusion", "n"} <= set(m)
     assert set(m["confusion"]) == {"tn", "fp", "fn", "tp"} and sum(m["confusion"].values()) == m["n"] == 60
+    assert m["auc_lo"] <= m["auc"] <= m["auc_hi"] and m["ap_lo"] <= m["ap"] <= m["ap_hi"]
 
     # predict: files and folders
     r = subprocess.run([EXE, "predict", str(out / "best_model.pth"), str(test_dir), "--out", "p.csv"], cwd=tmp_path,

@@ -119,3 +119,28 @@ def test_why_each_trial_ended_is_its_status_and_a_trial_without_an_epoch_says_so
     printed = board_table(board.reset_index(), "auc")
     line = next(l for l in printed.splitlines() if "unstarted" in l)
     assert "ENDED_BY_BUDGET" in line and "no epoch finished" in line and "nan" not in printed.lower()
+
+
+def test_objectives_mark_the_pareto_front_rank_it_first_and_keep_every_other_sets_scores():
+    from dfsweep.leaderboard import TrialRecord
+    from dfsweep.objective import Scoring
+    from dfsweep.config import SweepConfig
+    scoring = Scoring.of(SweepConfig(objectives=["auc", "auc@x"]))
+
+    def rec(tid, *epochs):
+        hist = []
+        for e, (auc, aucx) in enumerate(epochs, 1):
+            hist.append({"epoch": e, "auc": auc, "auc@x": aucx, "auc_lo@x": aucx - 0.1, "auc_hi@x": aucx + 0.1,
+                         "recall@x": 0.5, "val_loss": 0.3})
+            scoring.derive(hist[-1])
+        return TrialRecord(tid, {"train.lr": 0.001}, hist, last={"done": True})
+    records = [rec("a", (0.9, 0.5)), rec("b", (0.6, 0.5), (0.7, 0.6)), rec("c", (0.65, 0.55)),
+               rec("d", (0.95, 0.45))]
+    board = leaderboard(records, scoring.key, "max", 2, [o.key for o in scoring.objectives])
+    assert list(board["trial_id"]) == ["b", "a", "d", "c"]          # the front by its worst case, then the rest
+    assert list(board["pareto"]) == [True, True, True, False]
+    b = board.iloc[0]
+    assert (b["auc"], b["auc@x"], b["min(auc,auc@x)"], b["best_epoch"]) == (0.7, 0.6, 0.6, 2)
+    assert b["auc_lo@x"] == pytest.approx(0.5) and b["recall@x"] == 0.5
+    table = board_table(board, scoring.key)
+    assert "front" in table.splitlines()[0] and "auc@x [95%]" in table and "0.600 [0.500, 0.700]" in table

@@ -28,3 +28,42 @@ def test_rank_key_orders_by_objective_then_auc_then_validation_loss():
             "e": (0.95, 0.5, 0.9)}
     assert sorted(rows, key=lambda k: rank_key(*rows[k])) == ["e", "c", "b", "a", "d"]
     assert sorted(rows, key=lambda k: rank_key(*rows[k], mode="min"))[0] == "c"
+
+
+def _sweep(**kw):
+    from dfsweep.config import SweepConfig
+    return SweepConfig(**kw)
+
+
+def test_scoring_of_one_metric_and_of_several_objectives():
+    from dfsweep.config import FinalizeConfig
+    from dfsweep.objective import Scoring
+    one = Scoring.of(_sweep(metric="auc"))
+    assert not one.multi and one.key == "auc" and one.scheduler_metric == "objective"
+    multi = Scoring.of(_sweep(objectives=["auc", "auc@x"]))
+    assert multi.multi and multi.key == "min(auc,auc@x)"          # default pick: the worst case
+    assert multi.searcher_metric() == ["objective_0", "objective_1"] and multi.scheduler_metric == "objective_0"
+    picked = Scoring.of(_sweep(objectives=["auc", "auc@x"]), FinalizeConfig(pick="auc@x"))
+    assert picked.key == "auc@x" and picked.val_sets() == {"x"}
+    spec = Scoring.of_spec({"sweep": {"objectives": ["auc", "auc@x"]}, "finalize": {"pick": {"mean": ["auc", "auc@x"]}}})
+    assert spec.key == "mean(auc,auc@x)"
+
+
+def test_a_multi_objective_report_gives_each_objective_at_the_epoch_the_pick_rule_chose():
+    from dfsweep.objective import Scoring
+    scoring = Scoring.of(_sweep(objectives=["auc", "auc@x"]))
+    hist = [{"epoch": 1, "auc": 0.9, "auc@x": 0.4}, {"epoch": 2, "auc": 0.7, "auc@x": 0.6},
+            {"epoch": 3, "auc": 0.95, "auc@x": 0.5}]
+    for h in hist:
+        scoring.derive(h)
+    assert [h["min(auc,auc@x)"] for h in hist] == [0.4, 0.6, 0.5]
+    # epoch 2 has the best worst case, so both objectives are read there (not each one's own best epoch)
+    assert scoring.report(hist) == {"objective": 0.6, "objective_epoch": 2, "objective_0": 0.7, "objective_1": 0.6}
+
+
+def test_pareto_front_marks_rows_no_other_row_beats_in_every_objective():
+    from dfsweep.objective import pareto_front
+    rows = [(0.9, 0.5), (0.7, 0.6), (0.6, 0.55), (0.9, 0.5), (0.95, float("nan")), (0.5, 0.7)]
+    assert pareto_front(rows) == [True, True, False, True, False, True]   # equal rows both stay on it
+    assert pareto_front([(0.2, 0.3), (0.1, 0.4)], mode="min") == [True, True]
+    assert pareto_front([(0.2, 0.3), (0.1, 0.2)], mode="min") == [False, True]

@@ -185,3 +185,25 @@ def test_cuda_graphs_step_trains_like_the_eager_step():
     assert max(h["auc"] for h in graphs.history) > 0.8
     assert graphs.history[0]["train_loss"] == pytest.approx(eager.history[0]["train_loss"], rel=0.05)
     assert all(v.device.type == "cpu" for v in graphs.best_state.values())
+
+
+def test_other_validation_sets_are_scored_every_epoch_and_a_composite_picks_the_best_epoch():
+    from dfsweep.config import SweepConfig
+    from dfsweep.objective import Scoring
+    from dfsweep.data.resize import at_size
+    scoring = Scoring.of(SweepConfig(metric={"min": ["auc", "auc@easy"]}))
+    easy = _set(20, 20, seed=5)
+    seen = []
+    res = fit(_cfg(epochs=3), _set(), on_epoch=lambda m, _s: seen.append(m), select=scoring,
+              val_sets={"easy": easy, "small": at_size(_set(20, 10, seed=6, size=96), 64)})
+    for m in seen:
+        for name in ("easy", "small"):
+            for k in ("auc", "ap", "f1", "recall", "precision", "threshold", "val_loss", "auc_lo", "auc_hi"):
+                assert math.isfinite(m[f"{k}@{name}"]), (k, name)
+            assert m[f"auc_lo@{name}"] <= m[f"auc@{name}"] <= m[f"auc_hi@{name}"]
+        assert "tp@easy" not in m
+        assert m["min(auc,auc@easy)"] == min(m["auc"], m["auc@easy"])
+    # the kept epoch is the one with the best worst case, its threshold the in-domain one of that epoch
+    best = max(seen, key=lambda m: m["min(auc,auc@easy)"])
+    assert res.best_epoch == best["epoch"] and res.threshold == best["threshold"]
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from ..errors import DfsweepError
 from .decode import decode_images
 from .sources import Listing, check_classes, list_labelled, list_unlabelled
 
-__all__ = ["DecodedSet", "load_labelled", "load_unlabelled"]
+__all__ = ["DecodedSet", "load_labelled", "load_unlabelled", "load_val_sets"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,8 @@ class DecodedSet:
     images: np.ndarray              # N x S x S x 3 uint8 RGB
     labels: Optional[np.ndarray]    # N int64 (0 = real, 1 = fake), None when unlabelled
     groups: Optional[np.ndarray]    # N group names, None when the data has none
-    ids: list[str]                  # file stems
+    ids: list[str]                  # file stems; `<domain>/<stem>` when loaded from several folders
+    domains: Optional[np.ndarray] = None  # N domain names (object array of str), None when the data has none
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -36,6 +37,7 @@ class DecodedSet:
             labels=None if self.labels is None else self.labels[idx],
             groups=None if self.groups is None else self.groups[idx],
             ids=[self.ids[i] for i in idx],
+            domains=None if self.domains is None else self.domains[idx],
         )
 
     def class_counts(self) -> np.ndarray:
@@ -48,18 +50,23 @@ class DecodedSet:
 def _decode(listing: Listing, cfg: DataConfig) -> DecodedSet:
     images, kept = decode_images(listing.paths, cfg.image_size, cfg.cache_dir, cfg.on_bad_image)
     if kept.all():
-        return DecodedSet(images, listing.labels, listing.groups, listing.ids)
+        return DecodedSet(images, listing.labels, listing.groups, listing.ids, listing.domains)
     return DecodedSet(
         images=images,
         labels=None if listing.labels is None else listing.labels[kept],
         groups=None if listing.groups is None else listing.groups[kept],
         ids=[i for i, k in zip(listing.ids, kept) if k],
+        domains=None if listing.domains is None else listing.domains[kept],
     )
 
 
-def load_labelled(cfg: DataConfig, path: Optional[str | os.PathLike] = None) -> DecodedSet:
-    """The labelled folder `path` (default `cfg.train`; `demo` = the embedded demo set), decoded."""
+def load_labelled(cfg: DataConfig, path: Optional[str | os.PathLike | Sequence[str | os.PathLike]] = None
+                  ) -> DecodedSet:
+    """The labelled folder `path` (default `cfg.train`; `demo` = the embedded demo set), decoded. A tuple of
+    folders is one set with one domain per folder (see `_load_domains`)."""
     path = cfg.train if path is None else path
+    if isinstance(path, (tuple, list)):
+        return _load_domains(cfg, path)
     if str(path) == "demo":
         from .demo import ensure_demo  # generated on first use only
         path = ensure_demo(cfg.cache_dir)
@@ -67,6 +74,45 @@ def load_labelled(cfg: DataConfig, path: Optional[str | os.PathLike] = None) -> 
     data = _decode(list_labelled(root, cfg), cfg)
     check_classes(root, data.labels, " after skipping bad images")
     return data
+
+
+def _load_domains(cfg: DataConfig, paths: Sequence[str | os.PathLike]) -> DecodedSet:
+    """Several labelled folders as one set: each folder's base name is its rows' domain and prefixes their ids
+    (`<domain>/<id>`). Group names are kept as they are, so one source video in two folders stays one group;
+    where only some folders name groups, a row without one is its own group, so group-aware splits still work."""
+    roots: Dict[str, Path] = {}
+    for path in paths:
+        root = Path(os.path.normpath(Path(path).expanduser().absolute()))  # normpath: `a/.` and `a/` name `a`
+        if root.name in roots:
+            raise DfsweepError(f"data.train: {roots[root.name]} and {root} have the same base name {root.name!r}, "
+                               f"which names each folder's domain; rename one")
+        roots[root.name] = root
+    # each folder as given (`demo` is a word, not a folder) is loaded and checked on its own, naming itself
+    parts = {name: load_labelled(cfg, path) for name, path in zip(roots, paths)}
+    # with several folders the folder name is the domain: a domain column in a folder's labels.csv is not read
+    ids = {name: [f"{name}/{i}" for i in part.ids] for name, part in parts.items()}
+    groups = None
+    if any(part.groups is not None for part in parts.values()):
+        groups = np.concatenate([np.asarray(ids[name] if part.groups is None else part.groups, dtype=object)
+                                 for name, part in parts.items()])
+    return DecodedSet(
+        images=np.concatenate([part.images for part in parts.values()]),
+        labels=np.concatenate([part.labels for part in parts.values()]),
+        groups=groups,
+        ids=[i for name in parts for i in ids[name]],
+        domains=np.asarray([name for name, part in parts.items() for _ in range(len(part))], dtype=object),
+    )
+
+
+def load_val_sets(cfg: DataConfig) -> Dict[str, DecodedSet]:
+    """Every `cfg.val_sets` folder, decoded, by name; each must hold both classes (its AUC needs them)."""
+    sets = {}
+    for name, path in cfg.val_sets.items():
+        try:
+            sets[name] = load_labelled(cfg, path)  # checks both classes, before and after skipping bad images
+        except DfsweepError as e:
+            raise DfsweepError(f"data.val_sets.{name}: {e}") from None
+    return sets
 
 
 def load_unlabelled(path: str | os.PathLike, cfg: DataConfig) -> DecodedSet:

@@ -2,7 +2,7 @@
 
 Two labelled layouts are read:
   * `<root>/real/*.jpg` + `<root>/fake/*.jpg` (images directly inside each class folder), or
-  * `<root>/*.jpg` + `<root>/labels.csv` with columns image,label[,group] (names set by `data.*_column`).
+  * `<root>/*.jpg` + `<root>/labels.csv` with columns image,label[,group][,domain] (names set by `data.*_column`).
 If the CSV exists it wins, so a folder may keep class sub-folders and still be labelled by CSV.
 An unlabelled (test) folder is just images directly inside it.
 
@@ -37,6 +37,7 @@ class Listing:
     labels: Optional[np.ndarray]      # int64, 0 = real, 1 = fake; None for an unlabelled folder
     groups: Optional[np.ndarray]      # object array of str; None when the data names no groups
     ids: list[str]                    # file stems, unique
+    domains: Optional[np.ndarray] = None  # object array of str; None when labels.csv has no domain column
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -121,15 +122,16 @@ def _from_class_folders(root: Path) -> Listing:
                                f"(looked for {' '.join(IMAGE_EXTENSIONS)} directly inside)")
         paths += found
         labels += [cls] * len(found)
-    # ids are file stems; where a real and a fake share a stem (real/0.jpg, fake/0.jpg — common in public
-    # sets), every id carries its class folder instead ("real/0"), so ids stay unique and readable
+    return Listing(paths=paths, labels=np.asarray(labels, dtype=np.int64), groups=None, ids=_ids(root, paths))
+
+
+def _ids(root: Path, paths: list[Path]) -> list[str]:
+    """File stems; where two files share a stem (real/0.jpg, fake/0.jpg — common in public sets), every id
+    carries its folder instead ("real/0"), so ids stay unique and readable."""
     stems = [p.stem for p in paths]
-    if len(set(stems)) != len(stems):
-        ids = [f"{p.parent.name}/{p.stem}" for p in paths]
-        _check_unique_ids(root, paths, ids)
-    else:
-        ids = stems
-    return Listing(paths=paths, labels=np.asarray(labels, dtype=np.int64), groups=None, ids=ids)
+    if len(set(stems)) == len(stems):
+        return stems
+    return _check_unique_ids(root, paths, [f"{p.parent.name}/{p.stem}" for p in paths])
 
 
 def _read_csv(csv: Path) -> pd.DataFrame:
@@ -175,19 +177,25 @@ def _from_csv(root: Path, csv: Path, cfg: DataConfig) -> Listing:
     if missing:
         raise DfsweepError(f"{csv}: {len(missing)} listed image(s) not found in {root}: {_few(missing)}")
 
-    groups = None
-    if cfg.group_column in df.columns:
-        groups = np.asarray([s.strip() for s in df[cfg.group_column]], dtype=object)
-        blank = [names[i] for i in np.flatnonzero(groups == "")]
-        if blank:
-            raise DfsweepError(f"{csv}: {len(blank)} row(s) with an empty {cfg.group_column!r} "
-                               f"(data.group_column): {_few(blank)}")
+    groups = _name_column(csv, df, cfg.group_column, "data.group_column", names)
+    domains = _name_column(csv, df, cfg.domain_column, "data.domain_column", names)
 
     listed = set(names)
     n_unlisted = sum(1 for p in _images_in(root) if p.name not in listed)
     if n_unlisted:
         log.info("%s: %d image(s) in the folder are not in %s and are ignored", root, n_unlisted, csv.name)
-    return Listing(paths=paths, labels=labels, groups=groups, ids=_check_unique_ids(root, paths))
+    return Listing(paths=paths, labels=labels, groups=groups, ids=_ids(root, paths), domains=domains)
+
+
+def _name_column(csv: Path, df: pd.DataFrame, column: str, key: str, names: list[str]) -> Optional[np.ndarray]:
+    """The optional column `column` (config key `key`) as stripped names, None when absent; no cell may be blank."""
+    if column not in df.columns:
+        return None
+    values = np.asarray([s.strip() for s in df[column]], dtype=object)
+    blank = [names[i] for i in np.flatnonzero(values == "")]
+    if blank:
+        raise DfsweepError(f"{csv}: {len(blank)} row(s) with an empty {column!r} ({key}): {_few(blank)}")
+    return values
 
 
 def _parse_labels(csv: Path, column: pd.Series, cfg: DataConfig) -> np.ndarray:
