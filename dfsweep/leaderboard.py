@@ -39,6 +39,7 @@ class TrialRecord:
     best_scores: Optional[np.ndarray] = None      # validation probabilities of the best epoch
     error: str = ""
     last: Dict[str, Any] = field(default_factory=dict)   # its last result: why it ended (dfsweep.statuses)
+    set_scores: Dict[str, np.ndarray] = field(default_factory=dict)   # best epoch's scores on each other set
 
     @property
     def role(self) -> str:
@@ -80,13 +81,16 @@ def read_trials(results) -> List[TrialRecord]:
     out = []
     for r in results:
         state = _read_state(r)
-        scores = ((state or {}).get("best") or {}).get("scores")
+        best = (state or {}).get("best") or {}
+        scores = best.get("scores")
+        set_scores = {k: np.asarray(v, dtype=np.float64) for k, v in (best.get("set_scores") or {}).items()}
         metrics = r.metrics or {}
         config = r.config or metrics.get("config") or {}
         trial_id = metrics.get("trial_id") or Path(r.path).name.removeprefix("trial_")
         error = (str(r.error).strip().splitlines() or [""])[-1][:200] if r.error else ""
         out.append(TrialRecord(str(trial_id), dict(config), _history(r, state),
-                               None if scores is None else np.asarray(scores, dtype=np.float64), error, metrics))
+                               None if scores is None else np.asarray(scores, dtype=np.float64), error, metrics,
+                               set_scores))
     return out
 
 

@@ -4,6 +4,8 @@
   samples (`group`), with a constant liar for trials still running, so parallel trials do not all sample
   next to the same incumbent. Optuna's own options for conditional spaces and parallel trials.
 * `random`: independent uniform draws, the baseline a search must beat.
+* `nsga2`: Optuna's NSGA-II, the evolutionary sampler made for multi-objective searches (`sweep.objectives`);
+  TPE handles several objectives too.
 """
 from __future__ import annotations
 
@@ -28,6 +30,12 @@ def tpe(seed: int):
 def random(seed: int):
     import optuna
     return optuna.samplers.RandomSampler(seed=seed)
+
+
+@SAMPLERS.register
+def nsga2(seed: int):
+    import optuna
+    return optuna.samplers.NSGAIISampler(seed=seed)
 
 
 def build_sampler(name: str, seed: int):

@@ -36,6 +36,7 @@ from .checkpoint import atomic_write_bytes
 from .config import Config, apply_overrides, config_from_dict, flat_dict, read_yaml
 from .errors import DfsweepError
 from .front import front_lines, trial_params
+from .metric_spec import interval_keys
 from .objective import Scoring
 from .space import SearchSpace, parse_space
 from .storage import check_sweeps_folder
@@ -281,7 +282,7 @@ def _run_connected(cfg: Config, space: SearchSpace, paths: SweepPaths, run_data,
     interrupted = bool(_unfinished_trials(location)) or _read_phase(paths) != "done"
     # 6. the leaderboard, the verdict on the winner, best.yaml, the search's analysis, and the parent run's
     #    artifacts
-    board, best, verdict, lines = _write_results(cfg, space, paths, data, results, interrupted)
+    board, best, verdict, lines = _write_results(cfg, space, paths, run_data, results, interrupted)
     from .analysis import write_analysis
     scoring = Scoring.of(cfg.sweep, cfg.finalize)
     analysis = write_analysis(paths.optuna_db, cfg.sweep.name, scoring, paths.analysis)
@@ -407,9 +408,10 @@ def _new_tuner(cfg: Config, space: SearchSpace, paths: SweepPaths, trainable, ca
     )
 
 
-def _write_results(cfg: Config, space: SearchSpace, paths: SweepPaths, data, results, interrupted: bool):
+def _write_results(cfg: Config, space: SearchSpace, paths: SweepPaths, run_data, results, interrupted: bool):
     """leaderboard.csv, the verdict on the winner and best.yaml: (board, best config, verdict, verdict lines)."""
     s = cfg.sweep
+    data, val_sets = run_data
     from .leaderboard import read_trials, leaderboard
     from .verdict import judge, verdict_lines
     scoring = Scoring.of(s, cfg.finalize)
@@ -418,7 +420,7 @@ def _write_results(cfg: Config, space: SearchSpace, paths: SweepPaths, data, res
     board = leaderboard(records, metric, s.mode, cfg.train.epochs, [o.key for o in scoring.objectives])
     _write_text(paths.leaderboard, board.to_csv(index=False))
     _write_text(paths.trials, yaml.safe_dump(trial_params(records), sort_keys=False))
-    verdict = None if interrupted else judge(records, board, metric, data, space)
+    verdict = None if interrupted else judge(records, board, metric, data, space, val_sets)
     lines = verdict_lines(verdict, board, metric)
     if scoring.multi:
         lines = front_lines(board, scoring) + lines
@@ -462,7 +464,7 @@ def _verdict_metrics(board: pd.DataFrame, verdict, metric: str) -> Dict[str, flo
     """The parent run's summary: the winner's scores and its comparisons (P(winner better), difference)."""
     top = board.iloc[0]
     out = {f"best_{metric}": float(top[metric])}
-    for k in (f"{metric}_lo", f"{metric}_hi", "confirm_mean", "confirm_std", "confirm_n"):
+    for k in (*interval_keys(metric), "confirm_mean", "confirm_std", "confirm_n"):
         if k in top and not pd.isna(top[k]):
             out[f"best_{k}"] = float(top[k])
     for name, (_, c) in (verdict.against.items() if verdict else ()):

@@ -49,6 +49,7 @@ class FitResult:
     threshold: float
     val_labels: Optional[np.ndarray] = None
     val_scores: Optional[np.ndarray] = None      # best epoch's validation probabilities
+    val_set_scores: Dict[str, np.ndarray] = field(default_factory=dict)   # ... on each other validation set
     model: Optional[torch.nn.Module] = field(default=None, repr=False)
 
 
@@ -218,10 +219,11 @@ class OtherSet:
         return cls(name, on_device(images_to_tensor(data.images), device), Validation.of(data, np.arange(len(data))))
 
     def evaluate(self, model, criterion, cfg: Config, device: torch.device,
-                 min_precision: float | None) -> Dict[str, Any]:
-        """Its metrics as `auc@NAME`, ...: each at this set's own F1-optimal threshold, as on the in-domain split."""
-        m, _ = evaluate(model, criterion, self.images, self.val, cfg, device, min_precision)
-        return {f"{k}@{self.name}": v for k, v in m.items() if k not in _COUNTS}
+                 min_precision: float | None) -> Tuple[Dict[str, Any], np.ndarray]:
+        """(its metrics as `auc@NAME`, ...: each at this set's own F1-optimal threshold, as on the in-domain
+        split; its fake probabilities)."""
+        m, scores = evaluate(model, criterion, self.images, self.val, cfg, device, min_precision)
+        return {f"{k}@{self.name}": v for k, v in m.items() if k not in _COUNTS}, scores
 
 
 @dataclass
@@ -229,21 +231,24 @@ class _Record:
     """The epochs so far and the best one: highest `select` with validation, else the last."""
     history: List[Dict[str, Any]] = field(default_factory=list)
     best: Dict[str, Any] = field(default_factory=lambda: {"epoch": 0, "value": -math.inf, "metrics": {},
-                                                          "state": None, "scores": None})
+                                                          "state": None, "scores": None, "set_scores": {}})
 
-    def add(self, metrics: Dict[str, Any], model: torch.nn.Module, scores: Optional[np.ndarray], select: str) -> None:
+    def add(self, metrics: Dict[str, Any], model: torch.nn.Module, scores: Optional[np.ndarray], select: str,
+            set_scores: Optional[Dict[str, np.ndarray]] = None) -> None:
         self.history.append(metrics)
         value = metrics.get(select, math.nan) if scores is not None else metrics["epoch"]
         if self.best["state"] is None or (not math.isnan(value) and value > self.best["value"]):
             self.best = {"epoch": metrics["epoch"], "value": value, "metrics": dict(metrics),
-                         "state": copy.deepcopy(model.state_dict()), "scores": scores}
+                         "state": copy.deepcopy(model.state_dict()), "scores": scores,
+                         "set_scores": dict(set_scores or {})}
 
     def result(self, model: torch.nn.Module, val: Validation) -> FitResult:
         best = self.best
         return FitResult(history=self.history, best_epoch=best["epoch"], best_metrics=best["metrics"],
                          best_state={k: v.cpu() for k, v in best["state"].items()},
                          threshold=float(best["metrics"].get("threshold", 0.5)),
-                         val_labels=val.labels if len(val.index) else None, val_scores=best["scores"], model=model)
+                         val_labels=val.labels if len(val.index) else None, val_scores=best["scores"], model=model,
+                         val_set_scores=dict(best.get("set_scores") or {}))
 
 
 def _resumable(step: TrainStep, record: _Record, order: EpochOrder) -> Dict[str, Any]:
@@ -253,7 +258,8 @@ def _resumable(step: TrainStep, record: _Record, order: EpochOrder) -> Dict[str,
         "model": step.model.state_dict(), "optimizer": step.optimizer.state_dict(),
         "scheduler": step.schedule.state_dict(),
         "history": list(record.history), "epoch": record.history[-1]["epoch"] if record.history else 0,
-        "best": {**record.best, "scores": None if scores is None else torch.from_numpy(np.asarray(scores))},
+        "best": {**record.best, "scores": None if scores is None else torch.from_numpy(np.asarray(scores)),
+                 "set_scores": {k: torch.from_numpy(np.asarray(v)) for k, v in record.best["set_scores"].items()}},
         "torch_rng": torch.get_rng_state(), **order.state_dict(),
     }
 
@@ -268,6 +274,7 @@ def _restore(resume: Dict[str, Any], step: TrainStep, order: EpochOrder) -> _Rec
     best = dict(resume["best"])
     if isinstance(best.get("scores"), torch.Tensor):
         best["scores"] = best["scores"].numpy()
+    best["set_scores"] = {k: v.numpy() for k, v in (best.get("set_scores") or {}).items()}
     return _Record(list(resume["history"]), best)
 
 
@@ -322,16 +329,17 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
     for epoch in range(first_epoch, t.epochs + 1):
         t0 = time.perf_counter()
         metrics = train_one_epoch(step, source.epoch(epoch), epoch)
-        scores = None
+        scores, set_scores = None, {}
         if len(val.index):
             val_metrics, scores = evaluate(model, criterion, images, val, cfg, device, min_precision)
             metrics.update(val_metrics)
             for other in others:
-                metrics.update(other.evaluate(model, criterion, cfg, device, min_precision))
+                other_metrics, set_scores[other.name] = other.evaluate(model, criterion, cfg, device, min_precision)
+                metrics.update(other_metrics)
             scoring.derive(metrics)
         schedule.after_epoch(metrics.get("val_loss"))
         metrics["epoch_time_s"] = time.perf_counter() - t0
-        record.add(metrics, model, scores, scoring.key)
+        record.add(metrics, model, scores, scoring.key, set_scores)
         if on_epoch is not None:
             on_epoch(metrics, partial(_resumable, step, record, source.order))
     return record.result(model, val)

@@ -15,6 +15,7 @@ import pandas as pd
 from .bootstrap import STATS, Comparison, Run, compare
 from .data import DecodedSet
 from .leaderboard import TrialRecord, confirmed
+from .metric_spec import interval_keys
 from .roles import CONFIRM, OF, RECIPE, trial_config
 from .space import SearchSpace
 
@@ -50,13 +51,29 @@ class _Splits:
         return Run(seed, rec.best_scores)
 
 
+class _OtherSet:
+    """Another validation set: the same rows for every run (one 'split'), scored at each run's best epoch."""
+
+    def __init__(self, name: str, data: DecodedSet):
+        self.name = name
+        self.by_seed = {0: (data.labels, data.groups)}
+
+    def run(self, rec: TrialRecord) -> Optional[Run]:
+        scores = rec.set_scores.get(self.name)
+        if scores is None or rec.error or len(scores) != len(self.by_seed[0][0]):
+            return None
+        return Run(0, scores)
+
+
 def judge(records: List[TrialRecord], board: pd.DataFrame, metric: str, data: DecodedSet,
-          space: SearchSpace) -> Optional[Verdict]:
+          space: SearchSpace, val_sets: Optional[Dict[str, DecodedSet]] = None) -> Optional[Verdict]:
     """Compare the leaderboard's rank 1 with the recipe row and the runner-up (None when the metric has
-    no bootstrap or fewer than two configurations were scored)."""
-    if metric not in STATS or not len(board):
+    no bootstrap, e.g. a weighted mean, or fewer than two configurations were scored). A metric on another
+    validation set (`auc@NAME`) is compared on that set's rows."""
+    stat, _, where = metric.partition("@")
+    if stat not in STATS or not len(board) or (where and where not in (val_sets or {})):
         return None
-    splits = _Splits(data, space)
+    splits = _OtherSet(where, val_sets[where]) if where else _Splits(data, space)
     by_id = {r.trial_id: r for r in records}
     search = board[board["role"] != CONFIRM]
     scored = search[~search[metric].isna() | (search.get("confirm_n", 0) > 0)]
@@ -85,7 +102,7 @@ def judge(records: List[TrialRecord], board: pd.DataFrame, metric: str, data: De
     for name, tid in others.items():
         theirs = runs_of(tid) if tid else []
         if mine and theirs:
-            against[name] = (tid, compare(mine, theirs, splits.by_seed, metric))
+            against[name] = (tid, compare(mine, theirs, splits.by_seed, stat))
     return Verdict(str(top["trial_id"]), str(top["role"]), against)
 
 
@@ -106,8 +123,9 @@ def verdict_lines(v: Optional[Verdict], board: pd.DataFrame, metric: str) -> Lis
 def _score(row: pd.Series, metric: str) -> str:
     n = int(row.get("confirm_n", 0) or 0)
     search = f"search {metric} {row[metric]:.3f}"
-    if f"{metric}_lo" in row and not pd.isna(row.get(f"{metric}_lo")):
-        search += f" [{row[f'{metric}_lo']:.3f}, {row[f'{metric}_hi']:.3f}]"
+    lo, hi = interval_keys(metric)
+    if lo in row and not pd.isna(row.get(lo)):
+        search += f" [{row[lo]:.3f}, {row[hi]:.3f}]"
     if n:
         std = row["confirm_std"]
         spread = f" ± {std:.3f}" if not pd.isna(std) else ""

@@ -52,7 +52,7 @@ def test_configs_are_frozen():
     ({"data": {"on_bad_image": "ignore"}}, "valid choices: error, skip"),
     ({"finalize": {"min_recall": 1.5}}, "finalize.min_recall: must be in (0, 1]"),
     ({"finalize": {"min_recall": 0.8, "min_precision": 0.5}}, "cannot be combined with finalize.min_precision"),
-    ({"sweep": {"sampler": "cmaes"}}, "sweep.sampler: unknown sampler 'cmaes'; valid choices: random, tpe"),
+    ({"sweep": {"sampler": "cmaes"}}, "sweep.sampler: unknown sampler 'cmaes'; valid choices: nsga2, random, tpe"),
     ({"sweep": {"confirm": {"topk": 2}}}, "sweep.confirm.topk: unknown key; valid keys: top_k, seeds, folds"),
     ({"sweep": {"confirm": {"seeds": 0}}}, "sweep.confirm.seeds: must be >= 1"),
     ({"sweep": {"start_from_defaults": "yes"}}, "sweep.start_from_defaults: expected true/false"),

@@ -194,7 +194,9 @@ def test_other_validation_sets_are_scored_every_epoch_and_a_composite_picks_the_
     scoring = Scoring.of(SweepConfig(metric={"min": ["auc", "auc@easy"]}))
     easy = _set(20, 20, seed=5)
     seen = []
-    res = fit(_cfg(epochs=3), _set(), on_epoch=lambda m, _s: seen.append(m), select=scoring,
+    states = []
+    res = fit(_cfg(epochs=3), _set(), on_epoch=lambda m, state: (seen.append(m), states.append(state())),
+              select=scoring,
               val_sets={"easy": easy, "small": at_size(_set(20, 10, seed=6, size=96), 64)})
     for m in seen:
         for name in ("easy", "small"):
@@ -206,4 +208,8 @@ def test_other_validation_sets_are_scored_every_epoch_and_a_composite_picks_the_
     # the kept epoch is the one with the best worst case, its threshold the in-domain one of that epoch
     best = max(seen, key=lambda m: m["min(auc,auc@easy)"])
     assert res.best_epoch == best["epoch"] and res.threshold == best["threshold"]
+    # the best epoch's scores on each set travel with the resumable state (what the verdict compares)
+    assert {k: len(v) for k, v in res.val_set_scores.items()} == {"easy": 40, "small": 30}
+    assert set(states[-1]["best"]["set_scores"]) == {"easy", "small"}
+    assert isinstance(states[-1]["best"]["set_scores"]["easy"], torch.Tensor)
 

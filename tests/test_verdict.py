@@ -62,3 +62,27 @@ def test_without_confirmation_the_search_trials_are_compared_and_a_recipe_runner
     assert "search auc" in verdict_lines(v, board, "auc")[0] and "confirmed" not in verdict_lines(v, board, "auc")[0]
     assert judge(recs[:1], leaderboard(recs[:1], "auc", "max", 1), "auc", data, space) is None
     assert judge(recs, board, "recall_at_precision", data, space) is None
+
+
+def test_a_metric_on_another_set_is_judged_on_that_sets_rows():
+    rng, data, space = _setup()
+    n = 300
+    y = (rng.random(n) < 0.4).astype(np.int64)
+    other = DecodedSet(np.zeros((n, 1, 1, 3), np.uint8), y, None, [str(i) for i in range(n)])
+    from sklearn.metrics import roc_auc_score
+
+    def rec(tid, config, in_domain, elsewhere):
+        r = _record(tid, config, in_domain, rng, data, space)
+        s = 1 / (1 + np.exp(-(elsewhere * y + rng.normal(0, 1, n))))
+        r.history[0].update({"auc@x": roc_auc_score(y, s), "auc_lo@x": 0.0, "auc_hi@x": 1.0})
+        r.set_scores = {"x": s}
+        return r
+    # the recipe is best in its own domain but blind elsewhere; "a" holds up on x
+    recs = [rec("recipe", {"train.lr": 1e-3, ROLE: RECIPE}, 3.0, 0.0), rec("a", {"train.lr": 3e-3}, 0.5, 2.0)]
+    board = leaderboard(recs, "auc@x", "max", epochs=1)
+    v = judge(recs, board, "auc@x", data, space, {"x": other})
+    assert v.winner == "a" and v.against["recipe (also the runner-up)"][1].separated()
+    assert v.against["recipe (also the runner-up)"][1].diff > 0.3
+    assert "search auc@x" in verdict_lines(v, board, "auc@x")[0]
+    assert judge(recs, board, "auc@x", data, space) is None              # the set is not at hand
+    assert judge(recs, board, "min(auc,auc@x)", data, space, {"x": other}) is None   # no bootstrap for a composite
