@@ -227,6 +227,37 @@ class OtherSet:
 
 
 @dataclass
+class EpochScores:
+    """What is scored after each epoch: the in-domain split, then every other set, then the sweep's composite
+    metrics (which read both)."""
+    val: Validation
+    others: List[OtherSet]
+    scoring: Scoring
+    min_precision: float | None
+
+    @classmethod
+    def of(cls, val: Validation, val_sets: Optional[Dict[str, DecodedSet]], select: str | Scoring,
+           min_precision: float | None, device: torch.device) -> "EpochScores":
+        """The other sets are moved to the device once; a run without a validation split scores none."""
+        others = [OtherSet.of(name, vs, device) for name, vs in (val_sets or {}).items()] if len(val.index) else []
+        scoring = select if isinstance(select, Scoring) else Scoring(parse_metric(select, "select"))
+        return cls(val, others, scoring, min_precision)
+
+    def __call__(self, model, criterion, images: torch.Tensor, cfg: Config, device: torch.device
+                 ) -> Tuple[Dict[str, Any], Optional[np.ndarray], Dict[str, np.ndarray]]:
+        """(metrics, in-domain probabilities, {set: probabilities}); nothing without a validation split."""
+        if not len(self.val.index):
+            return {}, None, {}
+        metrics, scores = evaluate(model, criterion, images, self.val, cfg, device, self.min_precision)
+        set_scores: Dict[str, np.ndarray] = {}
+        for other in self.others:
+            other_metrics, set_scores[other.name] = other.evaluate(model, criterion, cfg, device, self.min_precision)
+            metrics.update(other_metrics)
+        self.scoring.derive(metrics)
+        return metrics, scores, set_scores
+
+
+@dataclass
 class _Record:
     """The epochs so far and the best one: highest `select` with validation, else the last."""
     history: List[Dict[str, Any]] = field(default_factory=list)
@@ -304,8 +335,7 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
     train_idx = np.asarray(train_idx, dtype=np.int64)
     val = Validation.of(data, val_idx)
     images = on_device(images_to_tensor(data.images), device)
-    scoring = select if isinstance(select, Scoring) else Scoring(parse_metric(select, "select"))
-    others = [OtherSet.of(name, vs, device) for name, vs in (val_sets or {}).items()] if len(val.index) else []
+    score_epoch = EpochScores.of(val, val_sets, select, min_precision, device)
 
     # 2. model, loss, optimiser
     model = build_model(cfg, device)
@@ -329,17 +359,11 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
     for epoch in range(first_epoch, t.epochs + 1):
         t0 = time.perf_counter()
         metrics = train_one_epoch(step, source.epoch(epoch), epoch)
-        scores, set_scores = None, {}
-        if len(val.index):
-            val_metrics, scores = evaluate(model, criterion, images, val, cfg, device, min_precision)
-            metrics.update(val_metrics)
-            for other in others:
-                other_metrics, set_scores[other.name] = other.evaluate(model, criterion, cfg, device, min_precision)
-                metrics.update(other_metrics)
-            scoring.derive(metrics)
+        val_metrics, scores, set_scores = score_epoch(model, criterion, images, cfg, device)
+        metrics.update(val_metrics)
         schedule.after_epoch(metrics.get("val_loss"))
         metrics["epoch_time_s"] = time.perf_counter() - t0
-        record.add(metrics, model, scores, scoring.key, set_scores)
+        record.add(metrics, model, scores, score_epoch.scoring.key, set_scores)
         if on_epoch is not None:
             on_epoch(metrics, partial(_resumable, step, record, source.order))
     return record.result(model, val)
