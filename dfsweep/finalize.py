@@ -44,6 +44,12 @@ def finalize_config(sweep_dir: Path, sets: List[str], data: Optional[str], test:
     """best.yaml (the winner, with the sweep's finalize/submission sections) + --set/--data/--test. With
     `trial`, or in a multi-objective sweep, the configuration of that trial (or of the Pareto-front member
     `finalize.pick` chooses) instead."""
+    return _config_and_trial(sweep_dir, sets, data, test, trial)[0]
+
+
+def _config_and_trial(sweep_dir: Path, sets: List[str], data: Optional[str], test: Optional[str],
+                      trial: Optional[str]) -> Tuple[Config, Optional[str]]:
+    """finalize_config's config, and the trial it is (the one named, the front member picked, or None: best.yaml)."""
     best = sweep_dir / "best.yaml"
     if not best.is_file():
         raise DfsweepError(f"{sweep_dir}: no best.yaml (the sweep has no successful trial yet)")
@@ -72,7 +78,7 @@ def finalize_config(sweep_dir: Path, sets: List[str], data: Optional[str], test:
         cfg = cfg.replace(fidelity)
     if not cfg.data.test:
         raise DfsweepError("no test folder: give --test PATH (or data.test in the sweep YAML)")
-    return cfg
+    return cfg, trial
 
 
 def _picked(sweep_dir: Path, cfg: Config) -> str:
@@ -102,9 +108,7 @@ def finalize(sweep: Optional[str] = None, *, data: Optional[str] = None, test: O
     else refused), `restart` discards such a run's state. Outputs appear whole, one by one."""
     t0 = time.time()
     sweep_dir = resolve_sweep_dir(sweep)
-    cfg = finalize_config(sweep_dir, list(sets), data, test, trial)
-    if trial is None and cfg.sweep.objectives:
-        trial = _picked(sweep_dir, cfg)
+    cfg, trial = _config_and_trial(sweep_dir, list(sets), data, test, trial)
     out_dir = Path(out) if out else sweep_dir / "final"
     run = ResumeState(out_dir)
     config = training_config(flat_dict(cfg.to_dict()))

@@ -62,7 +62,7 @@ def front_lines(board: pd.DataFrame, scoring: Scoring) -> List[str]:
 
 def pick_trial(board: pd.DataFrame, scoring: Scoring) -> Optional[str]:
     """The front member with the highest `scoring.select` value (read from its row; ties: leaderboard order);
-    without a front, the leaderboard's rank 1."""
+    on a leaderboard without a `pareto` column, the search row with the highest value."""
     search = board[board["role"] != CONFIRM] if len(board) else board
     if not len(search):
         return None

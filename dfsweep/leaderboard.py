@@ -28,6 +28,7 @@ log = logging.getLogger("dfsweep.leaderboard")
 
 _AT_BEST = ("auc", "ap", "f1", "recall", "precision", "threshold", "val_loss")
 PARETO = "pareto"
+_INTERVALS = {f"{s}_{b}" for s in STATS for b in ("lo", "hi")}
 
 
 @dataclass
@@ -98,7 +99,7 @@ def _at_best(key: str, extra: Sequence[str]) -> bool:
     """Which of the best epoch's metrics the row shows: the in-domain scores and their intervals, every score
     on another set (`auc@NAME`) and the sweep's composite objectives."""
     base = key.split("@")[0]
-    return key in extra or base in _AT_BEST or base in {f"{s}_{b}" for s in STATS for b in ("lo", "hi")}
+    return key in extra or base in _AT_BEST or base in _INTERVALS
 
 
 def _row(rec: TrialRecord, metric: str, mode: str, epochs: int, extra: Sequence[str] = ()) -> Dict[str, Any]:
