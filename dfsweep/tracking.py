@@ -11,7 +11,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from ray import tune
 
@@ -171,9 +171,13 @@ class SweepTracker:
         self.client.log_batch(run.info.run_id, params=[self._param(k, v) for k, v in _params(params).items()])
         return run.info.run_id
 
-    def last_step(self, run_id: str) -> int:
-        """The last epoch logged to a run (0 for none): every epoch report carries the objective."""
-        return max((m.step for m in self.client.get_metric_history(run_id, OBJECTIVE)), default=0)
+    def last_step(self, run_id: str, key: str = OBJECTIVE) -> int:
+        """The last epoch logged to a run under `key` (0 for none): every epoch report carries the objective."""
+        return max((m.step for m in self.client.get_metric_history(run_id, key)), default=0)
+
+    def last_curve_step(self, trial_id: str) -> int:
+        """The last epoch of a trial's AUC curve on the parent run (0 for none)."""
+        return self.last_step(self.parent_id, f"{TRIAL_CURVE}/{trial_id}")
 
     def finished_trials(self) -> set:
         """Trial ids whose child run ended FINISHED (the driver saw them complete)."""
@@ -234,6 +238,21 @@ def _log_metrics(client, run_id: str, metrics: Mapping[str, Any], step: int) -> 
         client.log_batch(run_id, metrics=batch)
 
 
+def _once(done: Dict[str, int], tid: str, step: int, stored: Callable[[], int], write: Callable[[], None]) -> None:
+    """`write` epoch `step` unless the store already has it. After a failed write the store is asked again:
+    a server that went down mid-request may have taken the write before it stopped answering."""
+    if tid not in done:
+        done[tid] = stored()
+    if step <= done[tid]:
+        return
+    try:
+        write()
+    except Exception:
+        done.pop(tid, None)
+        raise
+    done[tid] = step
+
+
 def store_unavailable(e: BaseException) -> bool:
     """The store did not answer (a server down or restarting, a timeout): worth retrying. An MLflow error
     with a 4xx status means it answered and refused."""
@@ -258,6 +277,7 @@ class TrackingCallback(tune.Callback):
         self.epochs = epochs                # each trial's epochs: fewer means it was stopped short
         self.runs: Dict[str, str] = {}
         self.logged: Dict[str, int] = {}    # trial -> last epoch in MLflow
+        self.curved: Dict[str, int] = {}    # trial -> last epoch of its curve on the parent run
         self.held = HeldWrites(store_unavailable)   # what a tracking server that is down could not take yet
 
     def __getstate__(self):  # Tune pickles callbacks; the held writes are closures of this driver
@@ -285,14 +305,13 @@ class TrackingCallback(tune.Callback):
 
     def _log_epoch(self, trial, metrics, step: int) -> None:
         run_id = self._run_id(trial)
-        if trial.trial_id not in self.logged:
-            self.logged[trial.trial_id] = self.tracker.last_step(run_id)
+        tid = trial.trial_id
         # a trial restored from a checkpoint one epoch older than its last report trains that epoch again
         # (the same numbers, seeded by epoch): MLflow keeps the first copy
-        if step > self.logged[trial.trial_id]:
-            self.tracker.log_epoch(run_id, metrics, step)
-            self.tracker.log_trial_curve(trial.trial_id, metrics, step)
-            self.logged[trial.trial_id] = step
+        _once(self.logged, tid, step, lambda: self.tracker.last_step(run_id),
+              lambda: self.tracker.log_epoch(run_id, metrics, step))
+        _once(self.curved, tid, step, lambda: self.tracker.last_curve_step(tid),
+              lambda: self.tracker.log_trial_curve(tid, metrics, step))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         # MLflow's FINISHED also for a trial ASHA or the budget stopped: it ended as the sweep meant; the tags say why

@@ -79,3 +79,26 @@ def test_sweep_experiments_are_marked_model_training_those_from_before_too(tmp_p
     assert sweep_experiment_id(uri, "chosen") == chosen
     assert client.get_experiment(chosen).tags[KIND_TAG] == "finetuning"   # a kind someone chose stays
     assert sweep_experiment_id(uri, "missing") is None
+
+
+def test_an_epoch_write_that_fails_halfway_is_retried_without_logging_anything_twice(tmp_path):
+    """The store took the trial's epoch, then stopped answering before the parent's curve point: the held write
+    is retried, and each run gets each epoch once."""
+    tracker = SweepTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "s2", artifact_root=tmp_path / "mlartifacts")
+    parent = tracker.start_parent("s2", {})
+    callback = TrackingCallback(tracker, epochs=3)
+    real_curve, failures = tracker.log_trial_curve, []
+
+    def down_once(tid, metrics, step):
+        if step == 2 and not failures:
+            failures.append(step)
+            raise ConnectionError("the server stopped answering")
+    tracker.log_trial_curve = lambda tid, metrics, step: (down_once(tid, metrics, step), real_curve(tid, metrics, step))
+    callback.held.retryable = lambda e: True
+    for epoch in (1, 2, 3):
+        callback.held.last_try = float("-inf")      # retry at once, not after the held writes' pause
+        callback.on_trial_result(0, [], _Trial("t1"), {"epoch": epoch, "auc": 0.5 + epoch / 10, "objective": 0.1})
+    assert failures == [2] and callback.held.settle(5)
+    run_id = callback.runs["t1"]
+    assert [m.step for m in tracker.client.get_metric_history(run_id, "auc")] == [1, 2, 3]
+    assert [m.step for m in tracker.client.get_metric_history(parent, f"{TRIAL_CURVE}/t1")] == [1, 2, 3]
