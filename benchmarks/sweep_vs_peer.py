@@ -19,8 +19,8 @@ GPU user writes it; dfsweep augments on the GPU.
 * peer: an ImageFolder-style Dataset that opens and decodes every JPEG with PIL in every trial and epoch,
   torchvision transforms per image, a DataLoader, a plain `Tuner` + `OptunaSearch` + `ASHAScheduler`.
 
-Each side runs in its own process and is timed from start to exit. ASHA's grace period defaults to the
-epoch count, so both sides train exactly trials × epochs (with a shorter grace the two sides' metrics
+Each side runs in its own process and is timed from start to exit. dfsweep's confirmation phase is off (the
+peer has none). ASHA's grace period defaults to the epoch count, so both sides train exactly trials × epochs (with a shorter grace the two sides' metrics
 differ, ASHA stops different trials and the walls measure different work). Prints both wall times, the
 epochs each trained and the wall time per trained epoch, then `ratio: peer wall / dfsweep wall`.
 """
@@ -177,7 +177,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="dfsweep-bench-") as tmp:
         tmp = Path(tmp)
-        extra = {"train.compile": True, "train.compile_mode": args.compile} if args.compile else None
+        # the peer has no confirmation phase: dfsweep's (the top configurations and the recipe with new seeds)
+        # would double its work, so the walls would measure different searches
+        extra = {"sweep.confirm": {"top_k": 0}}
+        if args.compile:
+            extra.update({"train.compile": True, "train.compile_mode": args.compile})
         spec = dfsweep_yaml(tmp, data=args.data, image_size=args.image_size, trials=args.trials, epochs=args.epochs,
                             cpus=args.cpus, gpu=args.gpu, concurrent=args.concurrent, grace=args.grace, extra=extra)
         print(f"search: {args.trials} trials x <= {args.epochs} epochs, ASHA grace {args.grace}, "
@@ -185,6 +189,7 @@ def main() -> None:
               f"data {args.data}" + (f"; dfsweep compiles its step ({args.compile})" if args.compile else ""))
         dfsweep_wall = run_dfsweep(spec, tmp)
         n, ep, best = _summary(tmp / "sweeps" / "bench")
+        dfsweep_work = (n, ep)
         print(f"dfsweep: {dfsweep_wall:.1f} s wall, {n} trials, {ep} epochs trained ({dfsweep_wall / max(ep, 1):.1f} s "
               f"per epoch), best val auc {best:.3f}")
 
@@ -204,6 +209,9 @@ def main() -> None:
             raise SystemExit("peer trained no epoch")
         print(f"peer:    {peer_wall:.1f} s wall, {n} trials, {ep} epochs trained ({peer_wall / max(ep, 1):.1f} s "
               f"per epoch), best val auc {best:.3f}")
+        if (n, ep) != dfsweep_work:     # a ratio of walls is only a speed ratio when both did the same work
+            raise SystemExit(f"the sides trained different work: dfsweep {dfsweep_work[0]} trials / "
+                             f"{dfsweep_work[1]} epochs, peer {n} / {ep}")
         print(f"ratio: {peer_wall / dfsweep_wall:.3f}")
 
 
