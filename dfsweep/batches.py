@@ -20,8 +20,9 @@ from torch.utils.data import DataLoader, Dataset
 from .augment import Augmenter
 from .config import Config
 from .data import balanced_sampler, gather_rows
+from .data.layout import Pixels
 
-__all__ = ["Batch", "batch_generator", "on_device", "EpochOrder", "BatchSource", "InProcess", "InWorkers",
+__all__ = ["Batch", "batch_generator", "EpochOrder", "BatchSource", "InProcess", "InWorkers",
            "batch_source"]
 
 
@@ -35,17 +36,6 @@ def batch_generator(seed: int, epoch: int, batch: int) -> torch.Generator:
     """The augmentation RNG of one batch: a function of (seed, epoch, batch number) only."""
     state = np.random.SeedSequence([int(seed) % (2**32), epoch, batch]).generate_state(1)[0]
     return torch.Generator().manual_seed(int(state))
-
-
-def on_device(images: torch.Tensor, device: torch.device, share: float = 0.25) -> torch.Tensor:
-    """The decoded uint8 set where batches are gathered: on a GPU, moved there once per run when it takes at
-    most `share` of the free GPU memory (no host-to-device copy per step); otherwise the shared host array."""
-    if device.type != "cuda":
-        return images
-    free, _ = torch.cuda.mem_get_info(device)
-    if images.numel() * images.element_size() > share * free:
-        return images
-    return images.to(device)
 
 
 class EpochOrder:
@@ -84,7 +74,7 @@ class EpochOrder:
 
 @dataclass
 class BatchSource:
-    images: torch.Tensor         # the whole decoded set, uint8 N×3×H×W (shared, never copied whole)
+    images: Pixels               # the whole decoded set, uint8 N×3×H×W (shared or cached, never copied whole)
     labels: torch.Tensor         # the whole set's float labels, on the images' device
     order: EpochOrder
     augment: Augmenter
@@ -99,7 +89,8 @@ class BatchSource:
 class InProcess(BatchSource):
     """This process augments each batch on the training device; the epoch's random choices are planned in
     one pass. Pixels come from the set where it is on the training device (the crop reads its boxes there by
-    row); else each batch is gathered on the host (in loader workers with `train.num_workers`) and copied."""
+    row, or the batch is read from the cache); else each batch is gathered on the host (in loader workers with
+    `train.num_workers`) and copied."""
 
     def epoch(self, epoch: int) -> Iterator[Batch]:
         batches = self.order.batches(self.images.device)
@@ -137,7 +128,7 @@ class InWorkers(BatchSource):
             yield Batch(x, y)
 
 
-def batch_source(cfg: Config, images: torch.Tensor, labels: np.ndarray, train_idx: np.ndarray,
+def batch_source(cfg: Config, images: Pixels, labels: np.ndarray, train_idx: np.ndarray,
                  device: torch.device) -> BatchSource:
     """The run's batches over `train_idx` (rows of `images`, the whole decoded set; `labels` the whole set's)."""
     t = cfg.train

@@ -99,13 +99,14 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     """Score image files or folders with a checkpoint or models:/NAME@champion: id, fake probability, label."""
-    from .predict import predict_paths, write_csv
-    df = predict_paths(args.model, args.paths, tta_flip=args.tta)
+    from .predict import predict_chunks, predict_to_csv
     if args.out:
-        write_csv(df, args.out)
-        print(f"wrote {len(df)} predictions to {args.out}")
-    else:
-        print(df.to_csv(index=False), end="")
+        n = predict_to_csv(args.model, args.paths, args.out, tta_flip=args.tta, resume=args.resume,
+                           restart=args.restart)
+        print(f"wrote {n} predictions to {args.out}")
+        return 0
+    for i, chunk in enumerate(predict_chunks(args.model, args.paths, tta_flip=args.tta)):
+        print(chunk.to_csv(index=False, header=i == 0), end="", flush=True)
     return 0
 
 
@@ -221,8 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("predict", cmd_predict)
     sp.add_argument("model", help="a dfsweep checkpoint (.pth) or an MLflow model URI (models:/NAME@champion)")
     sp.add_argument("paths", nargs="+", help="image files or folders")
-    sp.add_argument("--out", help="CSV to write (default: print)")
+    sp.add_argument("--out", help="CSV to write as the images are scored, complete only at the end (default: print)")
     sp.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")
+    sp.add_argument("--resume", action="store_true", help="continue an interrupted --out run where it stopped")
+    sp.add_argument("--restart", action="store_true", help="drop an interrupted --out run and start over")
 
     sp = add("status", cmd_status)
     sp.add_argument("sweep", nargs="?", default=None, help="sweep folder or name (default sweeps/latest)")
@@ -273,11 +276,16 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def entry() -> None:
-    """The console script and `python -m dfsweep`: `main()`, then leave without the interpreter's teardown.
+    """The console script and `python -m dfsweep`: the command in a child process watched by this one (which
+    says so when the kernel kills it for memory: `supervise.py`); there, `main()`, then leave without the
+    interpreter's teardown.
 
     When a command returns, what it wrote is written and closed (files, the MLflow store, Ray shut down);
     tearing down the modules of torch, Ray and MLflow afterwards only costs seconds. So the streams are
     flushed, the atexit hooks (logging, MLflow, Ray) run, and the process exits with the code."""
+    from .supervise import SUPERVISED, supervise
+    if not os.environ.pop(SUPERVISED, None) and sys.platform.startswith("linux"):
+        os._exit(supervise(sys.argv[1:]))
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -39,6 +39,7 @@ class DataConfig:
     real_values: Tuple[str, ...] = ("real", "0")
     fake_values: Tuple[str, ...] = ("fake", "1")
     cache_dir: str = "sweeps/cache"      # decoded-image cache, relative to the working directory
+    shard_mib: float = 64                # the cache's unit of decoding, resuming and copying between nodes
     on_bad_image: Literal["error", "skip"] = "error"
     balanced_sampler: bool = True        # WeightedRandomSampler: 50/50 batches
     split_seed: Optional[int] = None     # seed of the train/validation split; None -> train.seed
@@ -61,6 +62,7 @@ class DataConfig:
                "a folder is listed twice")
         _check(self.image_size >= 64, "data.image_size", f"must be >= 64, got {self.image_size}")
         _check(0.0 < self.val_fraction < 1.0, "data.val_fraction", f"must be in (0, 1), got {self.val_fraction}")
+        _check(self.shard_mib > 0, "data.shard_mib", f"must be > 0, got {self.shard_mib}")
         _check(not set(self.real_values) & set(self.fake_values), "data.real_values",
                "overlaps data.fake_values")
 

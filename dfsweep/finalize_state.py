@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .checkpoint import atomic_write_bytes
-from .data import DecodedSet
+from .data import DecodedSet, ShardedImages
 from .errors import DfsweepError
 
 __all__ = ["ResumeState", "RESUME_DIR", "data_digest", "training_config"]
@@ -28,7 +28,7 @@ __all__ = ["ResumeState", "RESUME_DIR", "data_digest", "training_config"]
 RESUME_DIR = ".resume"
 FORMAT = "dfsweep-finalize-resume-v1"
 # not compared on --resume: paths (the data are compared by content) and what only acts after training
-_UNCOMPARED = ("data.train", "data.test", "data.cache_dir", "finalize.data", "finalize.register_model",
+_UNCOMPARED = ("data.train", "data.test", "data.cache_dir", "data.shard_mib", "finalize.data", "finalize.register_model",
                "finalize.tta_flip", "finalize.min_precision", "finalize.min_recall", "submission.")
 
 
@@ -42,9 +42,12 @@ def training_config(flat: Dict[str, Any]) -> Dict[str, Any]:
 def data_digest(data: DecodedSet) -> Dict[str, Any]:
     """Images, labels, groups and ids by content: a moved folder is the same data, an edited image is not."""
     h = hashlib.blake2b(digest_size=16)
-    images = np.ascontiguousarray(data.images)
+    images = data.images
     h.update(f"{images.dtype} {images.shape}\n".encode())
-    h.update(memoryview(images).cast("B"))
+    if isinstance(images, ShardedImages):       # the digests its shards were written with: nothing read again
+        h.update(images.digest().encode())
+    else:
+        h.update(memoryview(np.ascontiguousarray(images)).cast("B"))
     for part in (data.labels, data.groups, data.ids):
         h.update(("\n".join(map(str, [] if part is None else part)) + "\0").encode())
     return {"images": len(data), "digest": h.hexdigest()}

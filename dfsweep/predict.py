@@ -1,9 +1,10 @@
 """Scoring with a saved checkpoint: load it safely, predict image files or folders, evaluate a labelled set."""
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -12,16 +13,21 @@ import torch
 from .bootstrap import intervals
 from .checkpoint import atomic_write_bytes, load_checkpoint
 from .config import Config, config_from_dict
-from .data import (IMAGE_EXTENSIONS, DecodedSet, decode_images, images_to_tensor, list_labelled, list_unlabelled,
-                   load_labelled)
+from .data import IMAGE_EXTENSIONS, DecodedSet, images_to_tensor, list_labelled, list_unlabelled, load_labelled
+from .data.cache import report_bad
+from .data.decode import cpu_count, decode_many
+from .data.shards import shard_rows
 from .errors import DfsweepError
 from .metrics import score
 from .model_uri import downloaded_checkpoint, is_model_uri
 from .models import create_model
+from .partial_csv import PartialCsv
 from .runtime import configure_threads, pick_device
+from .ticker import Ticker
 from .train import predict_scores
 
-__all__ = ["LoadedModel", "load_model", "score_images", "predict_paths", "evaluate_checkpoint", "write_csv"]
+__all__ = ["LoadedModel", "load_model", "score_images", "predict_chunks", "predict_paths", "predict_to_csv", "evaluate_checkpoint",
+           "write_csv"]
 
 
 class LoadedModel:
@@ -98,20 +104,68 @@ def _inputs(paths: Sequence[str], cfg) -> Tuple[List[Path], List[str], List[Opti
     return files, ids, labels
 
 
-def predict_paths(model_path, paths: Sequence[str], tta_flip: bool = False) -> pd.DataFrame:
-    """id, probability, label (1 = fake at the checkpoint's threshold) for image files and folders; with a
-    `true_label` column (0 real, 1 fake) where an input is a labelled set."""
-    lm = load_model(model_path)
+def _chunks(lm: LoadedModel, files: List[Path], ids: List[str], truth: List[Optional[int]], start: int,
+            tta_flip: bool) -> Iterator[Tuple[int, pd.DataFrame]]:
+    """(files done, their predictions) a chunk at a time from file `start` on: each chunk decoded (threads, no
+    cache: a folder is scored once), scored and dropped, so memory stays flat whatever the file count."""
     d = lm.cfg.data
-    files, ids, truth = _inputs(paths, d)
-    images, kept = decode_images(files, d.image_size, d.cache_dir, d.on_bad_image)
-    ids = [i for i, k in zip(ids, kept) if k]
-    truth = [t for t, k in zip(truth, kept) if k]
-    probs = score_images(lm, images, tta_flip)
-    df = pd.DataFrame({"id": ids, "probability": probs, "label": (probs >= lm.threshold).astype(int)})
-    if any(t is not None for t in truth):
-        df["true_label"] = pd.array(truth, dtype="Int64")
-    return df
+    step = shard_rows(d.image_size, d.shard_mib)
+    labelled = any(t is not None for t in truth)
+    ticker = Ticker(len(files) - start, f"predicting {len(files) - start} images")
+    for at in range(start, len(files), step):
+        part = files[at:at + step]
+        images, bad = decode_many(part, d.image_size, cpu_count())
+        if bad:
+            report_bad(part, bad, d.on_bad_image)
+            keep = np.setdiff1d(np.arange(len(part)), list(bad))
+            images = images[keep]
+        else:
+            keep = np.arange(len(part))
+        probs = score_images(lm, images, tta_flip)
+        chunk = pd.DataFrame({"id": [ids[at + i] for i in keep], "probability": probs,
+                              "label": (probs >= lm.threshold).astype(int)})
+        if labelled:
+            chunk["true_label"] = pd.array([truth[at + i] for i in keep], dtype="Int64")
+        ticker.tick(len(part))
+        yield at + len(part), chunk
+    ticker.close()
+
+
+def predict_chunks(model_path, paths: Sequence[str], tta_flip: bool = False) -> Iterator[pd.DataFrame]:
+    """id, probability, label (1 = fake at the checkpoint's threshold) for image files and folders, a chunk of
+    rows at a time; with a `true_label` column (0 real, 1 fake) where an input is a labelled set."""
+    lm = load_model(model_path)
+    files, ids, truth = _inputs(paths, lm.cfg.data)
+    for _, chunk in _chunks(lm, files, ids, truth, 0, tta_flip):
+        yield chunk
+
+
+def predict_paths(model_path, paths: Sequence[str], tta_flip: bool = False) -> pd.DataFrame:
+    """`predict_chunks` as one frame."""
+    return pd.concat(list(predict_chunks(model_path, paths, tta_flip)), ignore_index=True)
+
+
+def predict_to_csv(model_path, paths: Sequence[str], out, tta_flip: bool = False, resume: bool = False,
+                   restart: bool = False, echo=print) -> int:
+    """Predictions for image files and folders written to `out` as they are made: into a hidden partial file
+    beside it, renamed to `out` when complete, so `out` is never half-written. A killed run continues with
+    `resume` from the last chunk written. Returns the rows written."""
+    lm = load_model(model_path)
+    files, ids, truth = _inputs(paths, lm.cfg.data)
+    job = PartialCsv(Path(out), {"model": str(model_path), "tta": tta_flip, "files": _listing_digest(files)})
+    start = job.open(resume, restart)
+    if start:
+        echo(f"resuming: {start} of {len(files)} images were scored before the interruption")
+    for done, chunk in _chunks(lm, files, ids, truth, start, tta_flip):
+        job.append(chunk, done)
+    return job.finish()
+
+
+def _listing_digest(files: List[Path]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for f in files:
+        h.update(f"{f}\n".encode())
+    return h.hexdigest()
 
 
 def evaluate_checkpoint(model_path, data_path, tta_flip: bool = False) -> Dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any, Dict
 
 from ray import tune
 
+from .memory import OOM_ADVICE, gib, memory_limit, oom_kill_count
 from .metric_spec import interval_keys
 from .objective import OBJECTIVE
 from .roles import CONFIRM, FOLD, OF, RECIPE, SEED_OFFSET, role_of, split_params
@@ -52,6 +53,7 @@ class ProgressCallback(tune.Callback):
         self.best: Dict[str, Any] = {"value": None, "trial": None}
         self.confirming = False
         self.t0 = time.time()
+        self.oom_kills = oom_kill_count()     # a trial's worker the kernel kills for memory is named as such
 
     def _echo(self, text: str) -> None:
         print(f"[{time.time() - self.t0:6.0f}s] {text}", file=sys.stdout, flush=True)
@@ -108,7 +110,19 @@ class ProgressCallback(tune.Callback):
         self._echo(f"{trial.trial_id} {in_words(trial_ending(trial, self.epochs))} {self._counts(trials)}")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._echo(f"{trial.trial_id} FAILED: {last_error_line(trial.error_file)} {self._counts(trials)}")
+        self._echo(f"{trial.trial_id} FAILED: {self._killed_for_memory() or last_error_line(trial.error_file)} "
+                   f"{self._counts(trials)}")
+
+    def _killed_for_memory(self) -> str:
+        """The reason, when the kernel has killed processes for memory since the sweep started (a dead worker's
+        error only says it died)."""
+        limit = memory_limit()
+        now = oom_kill_count(limit)
+        if self.oom_kills is None or now is None or now <= self.oom_kills:
+            return ""
+        self.oom_kills = now
+        return (f"out of memory: the kernel killed its worker ({limit.where} allows {gib(limit.limit)} in all); "
+                f"{OOM_ADVICE}")
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         # Tune retries a crashed trial (sweep.max_failures): a lost node, a killed worker

@@ -1,15 +1,16 @@
 """What a run trains and validates on: the training data, and the other labelled sets scored every epoch.
 
-`data.val_sets` are decoded once here (the sweep then shares them through Ray's object store like the training
-data); with `sweep.validation: leave_one_domain_out` one domain of the training data is held out and scored as
+`data.val_sets` are decoded once here into the decoded-image cache, like the training data (trials read both
+in place); with `sweep.validation: leave_one_domain_out` one domain of the training data is held out and scored as
 a set of its own. Every set a metric names must exist: one line naming it otherwise.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from .config import Config
 from .data import DecodedSet, hold_out_domain, load_labelled, load_val_sets
+from .data.cache import Builder
 from .errors import DfsweepError
 from .objective import Scoring
 
@@ -21,11 +22,13 @@ def describe(data: DecodedSet) -> str:
     return f"{len(data)} images ({real} real, {fake} fake)"
 
 
-def load_run_data(cfg: Config, echo: Callable[[str], None] = print) -> Tuple[DecodedSet, Dict[str, DecodedSet]]:
-    """(training data, {name: set scored as auc@name, ...}); every file is checked before anything runs."""
-    data = load_labelled(cfg.data)
+def load_run_data(cfg: Config, echo: Callable[[str], None] = print, builder: Optional[Builder] = None
+                  ) -> Tuple[DecodedSet, Dict[str, DecodedSet]]:
+    """(training data, {name: set scored as auc@name, ...}), decoded into the cache by `builder` (a sweep's Ray
+    tasks; else threads here); every file is checked before anything runs."""
+    data = load_labelled(cfg.data, builder=builder)
     echo(f"data: {describe(data)} at {cfg.data.image_size} px")
-    val_sets = load_val_sets(cfg.data)
+    val_sets = load_val_sets(cfg.data, builder)
     if cfg.sweep.validation == "leave_one_domain_out":
         data, name, held = hold_out_domain(data, cfg.data)
         if name in val_sets:

@@ -196,8 +196,14 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
     if joining:
         _connect_ray(address, echo)
     try:
-        # 3. data: every bad file is reported before a folder or a local Ray process exists
-        data, val_sets = load_run_data(cfg, echo)
+        from .tracking import default_tracking_uri
+        uri = tracking_uri or state.get("tracking_uri") or default_tracking_uri(paths.root)
+        if not joining:
+            _start_local_ray(address, uri, echo)
+        # 3. data, decoded by Ray tasks on every node into the cache: every bad file is reported before the
+        #    sweep's folder exists
+        from .data.cluster_cache import RayBuilder
+        data, val_sets = load_run_data(cfg, echo, RayBuilder())
         if cfg.sweep.data_fraction < 1:
             # multi-fidelity: a stratified, group-aware share, the same for every trial (and on --resume)
             from .data import stratified_fraction
@@ -206,10 +212,6 @@ def run_sweep(cfg: Config, space: SearchSpace, paths: SweepPaths, *, resume: boo
             echo(f"sweep.data_fraction {cfg.sweep.data_fraction:g}: trials use {len(data)} images "
                  f"({counts[0]} real, {counts[1]} fake)")
 
-        from .tracking import default_tracking_uri
-        uri = tracking_uri or state.get("tracking_uri") or default_tracking_uri(paths.root)
-        if not joining:
-            _start_local_ray(address, uri, echo)
         from .signals import ending_like_ctrl_c
         with ending_like_ctrl_c():
             return _run_connected(cfg, space, paths, (data, val_sets), state, address, location, resume, uri,
@@ -347,7 +349,8 @@ def _build_tuner(cfg: Config, space: SearchSpace, paths: SweepPaths, run_data, a
     done = tracker.finished_trials() if resume else set()
     data, val_sets = run_data
     scoring = Scoring.of(s, cfg.finalize)
-    # with_parameters puts the decoded data in the object store once; every node's trials read it from there
+    # with_parameters puts the sets in the object store once: labels, groups, ids and the names of the shards
+    # whose pixels each trial reads in place from its node's cache
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, data=data, space=space, scoring=scoring, mode=s.mode,
                              min_precision=s.min_precision, skip_trials=done, val_sets=val_sets),

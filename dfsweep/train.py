@@ -17,10 +17,11 @@ import numpy as np
 import torch
 
 from .augment import normalize
-from .batches import Batch, EpochOrder, batch_source, on_device
+from .batches import Batch, EpochOrder, batch_source
 from .bootstrap import intervals
 from .config import Config, TrainConfig
-from .data import DecodedSet, gather_rows, images_to_tensor, load_labelled, split_indices
+from .data import DecodedSet, gather_rows, images_to_tensor, load_labelled, pixels_on, split_indices
+from .data.layout import Pixels
 from .losses import build_loss
 from .metrics import score
 from .models import create_model
@@ -107,7 +108,7 @@ def train_autocast(cfg: Config, device: torch.device):
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, images: torch.Tensor, cfg: Config, device: torch.device,
+def predict_logits(model: torch.nn.Module, images: Pixels, cfg: Config, device: torch.device,
                    tta_flip: bool = False, index: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Logits (float32, CPU) for uint8 N×3×H×W images (eval transform: normalisation only); with `index`,
     for images[index], gathered batch by batch (no copy of the whole subset)."""
@@ -128,7 +129,7 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, cfg: Config, de
     return torch.cat(out).cpu() if out else torch.zeros(0)
 
 
-def predict_scores(model: torch.nn.Module, images: torch.Tensor, cfg: Config, device: torch.device,
+def predict_scores(model: torch.nn.Module, images: Pixels, cfg: Config, device: torch.device,
                    tta_flip: bool = False, index: Optional[torch.Tensor] = None) -> np.ndarray:
     """Fake probabilities in [0, 1]."""
     return torch.sigmoid(predict_logits(model, images, cfg, device, tta_flip, index)).numpy()
@@ -190,7 +191,7 @@ class Validation:
         return cls(torch.from_numpy(idx), data.labels[idx], None if data.groups is None else data.groups[idx])
 
 
-def evaluate(model: torch.nn.Module, criterion: torch.nn.Module, images: torch.Tensor, val: Validation, cfg: Config,
+def evaluate(model: torch.nn.Module, criterion: torch.nn.Module, images: Pixels, val: Validation, cfg: Config,
              device: torch.device, min_precision: float | None = None) -> Tuple[Dict[str, Any], np.ndarray]:
     """(metrics, fake probabilities) on the validation split: loss, AUC, AP, and F1/recall/precision at the
     F1-optimal threshold (the best above `min_precision` when given), with 95% intervals resampled by group."""
@@ -211,12 +212,12 @@ _COUNTS = ("tn", "fp", "fn", "tp")
 class OtherSet:
     """A labelled set scored beside the in-domain split (`data.val_sets`, a held-out domain)."""
     name: str
-    images: torch.Tensor
+    images: Pixels
     val: Validation
 
     @classmethod
     def of(cls, name: str, data: DecodedSet, device: torch.device) -> "OtherSet":
-        return cls(name, on_device(images_to_tensor(data.images), device), Validation.of(data, np.arange(len(data))))
+        return cls(name, pixels_on(images_to_tensor(data.images), device), Validation.of(data, np.arange(len(data))))
 
     def evaluate(self, model, criterion, cfg: Config, device: torch.device,
                  min_precision: float | None) -> Tuple[Dict[str, Any], np.ndarray]:
@@ -243,7 +244,7 @@ class EpochScores:
         scoring = select if isinstance(select, Scoring) else Scoring(parse_metric(select, "select"))
         return cls(val, others, scoring, min_precision)
 
-    def __call__(self, model, criterion, images: torch.Tensor, cfg: Config, device: torch.device
+    def __call__(self, model, criterion, images: Pixels, cfg: Config, device: torch.device
                  ) -> Tuple[Dict[str, Any], Optional[np.ndarray], Dict[str, np.ndarray]]:
         """(metrics, in-domain probabilities, {set: probabilities}); nothing without a validation split."""
         if not len(self.val.index):
@@ -334,7 +335,7 @@ def fit(cfg: Config, data: DecodedSet | None = None, *, train_idx: Sequence[int]
         train_idx, val_idx = validation_split(cfg, data)
     train_idx = np.asarray(train_idx, dtype=np.int64)
     val = Validation.of(data, val_idx)
-    images = on_device(images_to_tensor(data.images), device)
+    images = pixels_on(images_to_tensor(data.images), device)
     score_epoch = EpochScores.of(val, val_sets, select, min_precision, device)
 
     # 2. model, loss, optimiser

@@ -13,6 +13,7 @@ from ray import tune
 
 from .checkpoint import CheckpointWriteError
 from .data import DecodedSet
+from .data.cluster_cache import ensure_local
 from .data.resize import at_size
 from .objective import Scoring
 from .roles import trial_config
@@ -102,16 +103,20 @@ def _placement(device: str) -> Dict[str, float]:
 def run_trial(params: Dict[str, Any], data: DecodedSet, space: SearchSpace, scoring: Scoring, mode: str,
               min_precision: float | None, skip_trials: frozenset | set = frozenset(),
               val_sets: Dict[str, DecodedSet] | None = None) -> None:
-    """The trainable. `data` and `val_sets` arrive from Ray's object store (decoded once by the driver, shared
-    zero-copy).
+    """The trainable. `data` and `val_sets` arrive from Ray's object store: labels, groups and ids, and the
+    names of their pixels' shards in the decoded-image cache, which this trial reads in place.
 
-    1. sampled params (and a confirmation run's seed and split) -> a full, validated config
+    1. sampled params (and a confirmation run's seed and split) -> a full, validated config; the data in this
+       node's cache, at the trial's resolution
     2. resume from the trial's last checkpoint if Tune restored it (after a crash or --resume)
     3. train; every epoch report the metrics and the objective (the best epoch so far) with a checkpoint
        holding the resumable state
     """
     cfg = trial_config(space, params)
-    # a searched resolution: the shared images (decoded once at the spec's data.image_size) resized here
+    # 1. the decoded sets in this node's cache (a node with a cache folder of its own copies what it lacks);
+    #    a searched resolution: the shared images (decoded once at the spec's data.image_size) resized here
+    for d in (data, *(val_sets or {}).values()):
+        ensure_local(d.images)
     size = cfg.data.image_size
     data = at_size(data, size)
     val_sets = {name: at_size(vs, size) for name, vs in (val_sets or {}).items()}

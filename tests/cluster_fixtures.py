@@ -277,9 +277,11 @@ def _ray_start(args: List[str], env: Dict[str, str], log: Path, cluster: RayClus
 
 @contextmanager
 def ray_cluster(ips=("127.0.0.2", "127.0.0.3"), cpus_per_node: int = 1, memory_gib: float = 3,
-                object_store_mib: int = 128, gpus_per_node: int = 0) -> Iterator[RayCluster]:
+                object_store_mib: int = 128, gpus_per_node: int = 0,
+                node_env: Optional[List[Dict[str, str]]] = None) -> Iterator[RayCluster]:
     """A head node on ips[0] and a worker node on each other ip, `cpus_per_node` CPUs each, with token auth
-    (its own token, in the environment: ~/.ray/auth_token is never written)."""
+    (its own token, in the environment: ~/.ray/auth_token is never written). `node_env[i]`: what node i's
+    processes (its raylet, its workers) have in their environment besides."""
     # short: Ray's unix socket paths under <temp dir>/<node>/session_<date>_<pid>/sockets/ must stay < 108 chars
     temp_dir = Path(tempfile.mkdtemp(prefix="dfray-"))
     env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
@@ -299,7 +301,8 @@ def ray_cluster(ips=("127.0.0.2", "127.0.0.3"), cpus_per_node: int = 1, memory_g
                     "--dashboard-agent-listen-port", str(agent), "--runtime-env-agent-port", str(runtime_env),
                     *per_node]
             head = ["--head", "--port", str(port), "--include-dashboard=false"] if i == 0 else ["--address", cluster.address]
-            _ray_start(head + node, full_env, temp_dir / f"start-node{i}.log", cluster)
+            _ray_start(head + node, {**full_env, **(node_env[i] if node_env else {})},
+                       temp_dir / f"start-node{i}.log", cluster)
         _wait_for_nodes(cluster, full_env, len(ips))
         yield cluster
     finally:

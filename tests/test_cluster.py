@@ -17,6 +17,7 @@ import yaml
 
 from cluster_fixtures import (become_subreaper, free_ports, mlflow_server, postgres_server, ray_cluster,
                               stop_group)
+from dfsweep.data.shards import CACHE_ENV
 from dfsweep.sweep import SweepPaths, _split_location, experiment_location
 from gpushare import assert_two_trials_shared_half_a_gpu
 from tinydata import write_tiny_set
@@ -268,6 +269,39 @@ def test_worker_node_lost_mid_sweep_its_trial_continues_on_the_other_node(tmp_pa
     assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "auc")) == list(range(1, 26))
     row = board.set_index(board["trial_id"].astype(str)).loc[retried[0]]
     assert row["node_ip"] == HEAD and row["status"] == "TRIAL_RETRIED", board.to_string()
+
+
+@pytest.mark.slow
+def test_nodes_with_caches_of_their_own_decode_a_share_each_and_copy_the_rest(tmp_path):
+    """Each node has a cache folder of its own (DFSWEEP_CACHE_DIR, as machines without shared storage have):
+    Ray tasks on both nodes decode the shards, each into its node's folder, and a trial first copies what its
+    node lacks from the node that built it. Both folders end with every shard, byte for byte the same."""
+    become_subreaper()
+    caches = [tmp_path / "head-cache", tmp_path / "worker-cache"]
+    try:
+        with ray_cluster((HEAD, WORKER), cpus_per_node=1,
+                         node_env=[{CACHE_ENV: str(c)} for c in caches]) as cluster:
+            data = write_tiny_set(tmp_path / "data", n_real=45, n_fake=15)
+            space = _space(tmp_path, data)
+            cfg = yaml.safe_load(space.read_text())
+            cfg["data"]["shard_mib"] = 6 * 64 * 64 * 3 / 2**20          # 6 images a shard: 10 shards
+            cfg["sweep"]["num_samples"] = 2
+            space.write_text(yaml.safe_dump(cfg))
+            env = {**os.environ, **cluster.env, CACHE_ENV: str(caches[0])}    # the driver runs on the head node
+            env.pop("RAY_ADDRESS", None)
+            _dfsweep(["run", str(space), "--name", "local", "--address", cluster.address], tmp_path, env)
+    finally:
+        become_subreaper(False)
+    board = pd.read_csv(tmp_path / "sweeps" / "local" / "leaderboard.csv")
+    assert set(board["node_ip"]) == {HEAD, WORKER} and (board["status"] == "FINISHED").all(), board.to_string()
+    assert not (tmp_path / "cache" / "decoded").exists()               # data.cache_dir is not where they went
+    shards = [{p.name: p.read_bytes() for p in (c / "decoded" / "64px").glob("*.npy")} for c in caches]
+    assert len(shards[0]) == 10 and shards[0] == shards[1]
+    # each node decoded a share (a shard's record names the node that built it, and travels with its copy), so
+    # each node's trial copied the others'
+    records = [{p.name: json.loads(p.read_text()) for p in (c / "decoded" / "64px").glob("*.json")} for c in caches]
+    assert records[0] == records[1]
+    assert len({r["node"] for r in records[0].values()}) == 2, records[0]
 
 
 def _mlflow_runs(cwd):

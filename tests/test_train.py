@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dfsweep.config import config_from_dict
-from tinydata import bright_patch_set
+from tinydata import in_cache, bright_patch_set
 from dfsweep.train import TrainingDiverged, build_model, build_optimizer, fit
 
 
@@ -169,6 +169,27 @@ def test_cuda_training_with_amp_and_channels_last(preset):
     assert a.history[0]["train_loss"] == pytest.approx(b.history[0]["train_loss"], rel=1e-3)
     assert all(v.device.type == "cpu" for v in a.best_state.values())
     assert all(v.dtype != torch.bfloat16 and v.dtype != torch.float16 for v in a.best_state.values())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_training_from_the_cache_moved_whole_or_streamed(tmp_path, monkeypatch):
+    """A set in the cache on a GPU: moved there whole when it fits (the same history as from memory), or, when
+    it does not, each batch read from the cache and copied (it learns, with the same first loss)."""
+    from dfsweep import train as train_mod
+    data = _set(n_real=60, n_fake=20)
+    cached = in_cache(data, tmp_path / "cache")
+    cfg = config_from_dict({"data": {"image_size": 64, "val_fraction": 0.25},
+                            "model": {"name": "deepfakenet", "width": 0.25},
+                            "train": {"epochs": 3, "batch_size": 8, "lr": 3e-3, "device": "cuda", "amp": True,
+                                      "channels_last": True}})
+    memory, whole = fit(cfg, data), fit(cfg, cached)
+    assert [h["train_loss"] for h in whole.history] == pytest.approx([h["train_loss"] for h in memory.history],
+                                                                      rel=1e-3)
+    monkeypatch.setattr(train_mod, "pixels_on", lambda images, device: images)    # as if it did not fit
+    streamed = fit(cfg, cached)
+    assert max(h["auc"] for h in streamed.history) > 0.8
+    assert streamed.history[0]["train_loss"] == pytest.approx(whole.history[0]["train_loss"], rel=1e-3)
 
 
 @pytest.mark.gpu

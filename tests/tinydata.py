@@ -44,3 +44,18 @@ def bright_patch_set(n_real: int = 40, n_fake: int = 12, size: int = 64, seed: i
         y, x = rng.integers(margin, size - patch - margin, 2)
         imgs[i, y:y + patch, x:x + patch] = 250
     return DecodedSet(imgs, labels, None, [f"img{i}" for i in range(len(labels))])
+
+
+def in_cache(data, root: Path, rows_per_shard: int = 7):
+    """The same DecodedSet with its pixels written to cache shards under `root` (`rows_per_shard` each) and read
+    in place from there, as a set decoded into the cache is."""
+    import dataclasses
+    from dfsweep.data import ShardedImages
+    from dfsweep.data.shards import Shard, write_shard
+    images = np.asarray(data.images)
+    shards = []
+    for i, start in enumerate(range(0, len(images), rows_per_shard)):
+        part = images[start:start + rows_per_shard]
+        write_shard(root, images.shape[1], f"test{i:04d}", part, len(part), {})
+        shards.append(Shard(f"test{i:04d}", len(part)))
+    return dataclasses.replace(data, images=ShardedImages(root, images.shape[1], shards))

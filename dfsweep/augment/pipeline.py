@@ -65,8 +65,8 @@ class Augmenter:
         """The batch images[rows] (`images` itself without `rows`) and its labels, augmented as `plan` says."""
         if plan.params is not None and self.uint8_stage:
             raise ValueError("a planned batch cannot have uint8 ops (self-blending, JPEG, rescaling)")
-        if rows is not None and not self.reads_rows:
-            images, rows = gather_rows(images, rows), None
+        if rows is not None and not (self.reads_rows and isinstance(images, torch.Tensor)):
+            images, rows = gather_rows(images, rows), None     # a set in the cache is read a batch at a time
         params = plan.params
         if params is None:
             images, labels = self._uint8_ops(images, labels, plan.gen)

@@ -1,31 +1,20 @@
-"""Decode every image once to `size x size x 3` uint8 RGB, and keep the result in an on-disk cache.
+"""One image file -> `size x size x 3` uint8 RGB, or `BadImage` naming what is wrong with it.
 
-The cache file is named by a hash of (resolved path, bytes, mtime_ns) of every file, the image size and
-`FORMAT_VERSION`, so any change to the data or to this decoder gives a new file and a stale one is never
-read. Files are written to a temporary name and renamed, so a crash or two trials decoding at once never
-leave a half-written cache behind. Training reads the arrays from memory.
-"""
+The decoded-image cache (`cache.py`) keeps the results; `FORMAT_VERSION` is part of every cache key."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import logging
 import os
-import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
 from ..errors import DfsweepError
-from ..ticker import Ticker
 
-__all__ = ["FORMAT_VERSION", "BadImage", "decode_image", "decode_images", "cache_key"]
-
-log = logging.getLogger("dfsweep.data")
+__all__ = ["FORMAT_VERSION", "BadImage", "decode_image", "decode_many", "strict_truncation", "bad_error", "one_line", "cpu_count"]
 
 # Bump whenever decode_image's output could change (filter, colour handling, orientation ...).
 FORMAT_VERSION = 1
@@ -36,7 +25,7 @@ class BadImage(Exception):
     """One file that cannot be decoded; the message is the problem, without the path."""
 
 
-def _cpu_count() -> int:
+def cpu_count() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -96,20 +85,8 @@ def decode_image(path: str | os.PathLike, size: int) -> np.ndarray:
     return out
 
 
-def cache_key(paths: Sequence[Path], size: int) -> str:
-    h = hashlib.sha256(f"dfsweep-decode v{FORMAT_VERSION} size={size} n={len(paths)}\n".encode())
-    for p in paths:
-        try:
-            rp = Path(p).resolve()
-            st = rp.stat()
-        except OSError as e:
-            raise DfsweepError(f"{p}: cannot read file ({e.strerror or e})") from None
-        h.update(f"{rp}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:24]
-
-
 @contextlib.contextmanager
-def _strict_truncation():
+def strict_truncation():
     """A truncated file must fail to load, whatever another library set this Pillow global to."""
     saved = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -119,139 +96,37 @@ def _strict_truncation():
         ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
-def _atomic_save(path: Path, arr: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; other users of a shared cache must read it
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _bad_error(path: Path, problem: str, n_bad: int) -> DfsweepError:
+def bad_error(path: Path, problem: str, n_bad: int) -> DfsweepError:
     more = f" ({n_bad - 1} more bad image(s); " if n_bad > 1 else " ("
-    return DfsweepError(f"{path}: {_one_line(problem)}{more}set data.on_bad_image: skip to drop bad images)")
+    return DfsweepError(f"{path}: {one_line(problem)}{more}set data.on_bad_image: skip to drop bad images)")
 
 
-def decode_images(
-    paths: Sequence[Path],
-    size: int,
-    cache_dir: str | os.PathLike,
-    on_bad_image: Literal["error", "skip"] = "error",
-    threads: Optional[int] = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """All `paths` -> (images[kept] as N x size x size x 3 uint8, kept mask of len(paths)).
-
-    With on_bad_image="error" any bad file raises DfsweepError before anything reaches the cache.
-    """
-    if on_bad_image not in ("error", "skip"):
-        raise DfsweepError(f"data.on_bad_image: {on_bad_image!r} is not valid; valid choices: error, skip")
-    paths = [Path(p) for p in paths]
-    folder = Path(cache_dir).expanduser().absolute() / "decoded"
-    key = cache_key(paths, size)
-    stem = f"{size}px-{len(paths)}-{key}"
-    images_file, kept_file = folder / f"{stem}.npy", folder / f"{stem}.kept.npy"
-
-    # 1. Cache hit. The images file is written last, so its presence means the set is complete; the
-    #    kept mask exists only when some files were bad.
-    cached = _load_cached(images_file, kept_file, len(paths), size)
-    if cached is not None:
-        images, kept = cached
-        log.info("loaded %d decoded images from cache %s", images.shape[0], images_file)
-        _report_bad(paths, kept, size, on_bad_image, problems=None)
-        return images, kept
-
-    # 2. Decode; a bad file is reported before anything is written
-    t0 = time.perf_counter()
-    out, problems = _decode_all(paths, size, threads or _cpu_count())
-    kept = np.ones(len(paths), dtype=bool)
-    kept[list(problems)] = False
-    _report_bad(paths, kept, size, on_bad_image, problems)  # raises in "error" mode, before any write
-    images = out[kept] if problems else out
-    log.info("decoded %d images at %d px in %.1f s", len(paths), size, time.perf_counter() - t0)
-
-    # 3. The cache only saves time: a full disk or a read-only folder must not lose the decoded data.
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if problems:
-            _atomic_save(kept_file, kept)
-        _atomic_save(images_file, images)
-    except OSError as e:
-        log.warning("could not write the decoded-image cache %s (%s); continuing without it",
-                    images_file, e.strerror or e)
-    return images, kept
-
-
-def _load_cached(images_file: Path, kept_file: Path, n: int, size: int) -> Optional[tuple[np.ndarray, np.ndarray]]:
-    """(images, kept) from a complete, well-formed cache entry, else None (an unreadable one is warned about)."""
-    if not images_file.is_file():
-        return None
-    try:
-        images = np.load(images_file, allow_pickle=False)
-        kept = np.load(kept_file, allow_pickle=False) if kept_file.is_file() else np.ones(n, bool)
-        if (images.dtype == np.uint8 and images.shape[1:] == (size, size, 3)
-                and kept.shape == (n,) and images.shape[0] == int(kept.sum())):
-            return images, kept
-    except (OSError, ValueError, EOFError):
-        pass
-    log.warning("ignoring unreadable cache file %s; decoding again", images_file)
-    return None
-
-
-def _decode_all(paths: list[Path], size: int, n_threads: int) -> tuple[np.ndarray, dict[int, str]]:
-    """Every image into one preallocated array, and the problem of each file that failed. Pillow releases the
-    GIL while decoding and resizing, so threads use every core without copying arrays between processes."""
+def decode_many(paths: Sequence[Path], size: int, threads: int = 1,
+                tick: Optional[Callable[[int], None]] = None) -> tuple[np.ndarray, Dict[int, str]]:
+    """Every image into one new array (the rows of bad files left as zeros), and the problem of each bad file by
+    position. Pillow releases the GIL while decoding and resizing, so threads use every core without copying
+    arrays between processes."""
     out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
-    problems: dict[int, str] = {}
-    ticker = Ticker(len(paths), f"decoding {len(paths)} images at {size} px")
+    problems: Dict[int, str] = {}
 
     def work(i: int) -> None:
         try:
             out[i] = decode_image(paths[i], size)
         except BadImage as e:
+            out[i] = 0
             problems[i] = str(e)
-        ticker.tick()
+        if tick is not None:
+            tick(1)
 
-    with _strict_truncation():
-        if n_threads == 1:
+    with strict_truncation():
+        if threads <= 1 or len(paths) <= 1:
             for i in range(len(paths)):
                 work(i)
         else:
-            with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="dfsweep-decode") as pool:
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dfsweep-decode") as pool:
                 list(pool.map(work, range(len(paths))))
-    ticker.close()
     return out, problems
-
-
-def _report_bad(paths: list[Path], kept: np.ndarray, size: int, on_bad_image: str,
-                problems: Optional[dict[int, str]]) -> None:
-    bad = np.flatnonzero(~kept)
-    if len(bad) == 0:
-        return
-    if on_bad_image == "error":
-        # A cache hit stores only the mask, so decode the first bad file again for its message.
-        first = int(bad[0])
-        if problems is not None:
-            problem = problems[first]
-        else:
-            try:
-                with _strict_truncation():
-                    decode_image(paths[first], size)
-                problem = "could not be decoded"
-            except BadImage as e:
-                problem = str(e)
-        raise _bad_error(paths[first], problem, len(bad))
-    for i in bad:
-        why = problems[int(i)] if problems is not None else "bad image (found when the cache was built)"
-        log.warning("skipping bad image %s: %s", paths[i], _one_line(why))
-    log.warning("skipped %d bad image(s) of %d", len(bad), len(paths))
