@@ -20,10 +20,8 @@ import csv
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml

@@ -2,7 +2,6 @@
 finalize on a set 1.5x that limit once decoded. The decode is killed halfway and resumes without redoing the
 shards it finished; nothing is killed for memory; no process comes near the limit."""
 import json
-import os
 import signal
 import subprocess
 import sys
